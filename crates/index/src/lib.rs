@@ -1,1 +1,29 @@
-//! placeholder
+//! The metadata index: repositories, blob links, manifests (byte-exact), tags, referrers and
+//! upload sessions, in SQL.
+//!
+//! One implementation serves SQLite (the embedded default) and PostgreSQL (production): the
+//! queries are written once in the SQL both accept and run through `sqlx`'s `Any` driver;
+//! only the migrations differ (`migrations/sqlite`, `migrations/postgres`). Every write that
+//! must be all-or-nothing (a manifest with its references and tags; finishing an upload) is one
+//! transaction, so a crash never leaves half of it visible.
+
+mod blobs;
+mod connection;
+mod discovery;
+mod error;
+mod manifests;
+mod migrate;
+mod uploads;
+
+pub use connection::{Backend, Index};
+pub use discovery::Referrer;
+pub use error::IndexError;
+pub use manifests::{NewManifest, StoredManifest};
+pub use uploads::UploadSession;
+
+pub(crate) fn now_millis() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|elapsed| elapsed.as_millis() as i64)
+        .unwrap_or_default()
+}

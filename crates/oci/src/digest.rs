@@ -85,26 +85,19 @@ impl FromStr for Digest {
     type Err = DigestError;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let (algorithm, encoded) = s
-            .split_once(':')
-            .ok_or_else(|| DigestError::MissingSeparator(s.to_owned()))?;
+        let (algorithm, encoded) = s.split_once(':').ok_or_else(|| DigestError::MissingSeparator(s.to_owned()))?;
         let algorithm = match algorithm {
             "sha256" => Algorithm::Sha256,
             "sha512" => Algorithm::Sha512,
             other => return Err(DigestError::UnsupportedAlgorithm(other.to_owned())),
         };
         let expected = algorithm.hex_len();
-        let well_formed = encoded.len() == expected
-            && encoded
-                .bytes()
-                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+        let well_formed =
+            encoded.len() == expected && encoded.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
         if !well_formed {
             return Err(DigestError::BadEncoding(s.to_owned(), expected));
         }
-        Ok(Digest {
-            algorithm,
-            hex: encoded.to_owned(),
-        })
+        Ok(Digest { algorithm, hex: encoded.to_owned() })
     }
 }
 

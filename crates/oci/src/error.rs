@@ -21,6 +21,10 @@ pub enum ErrorCode {
     /// `Range` or an out-of-order chunk (416); the body reuses `BLOB_UPLOAD_INVALID` /
     /// the range error's message.
     RangeInvalid,
+    /// A body over a configured limit (413); the body carries `SIZE_INVALID`.
+    TooLarge,
+    /// `n` of a paginated listing is not a number (the distribution registry's code).
+    PaginationNumberInvalid,
 }
 
 impl ErrorCode {
@@ -40,6 +44,8 @@ impl ErrorCode {
             ErrorCode::Denied => "DENIED",
             ErrorCode::Unsupported => "UNSUPPORTED",
             ErrorCode::TooManyRequests => "TOOMANYREQUESTS",
+            ErrorCode::TooLarge => "SIZE_INVALID",
+            ErrorCode::PaginationNumberInvalid => "PAGINATION_NUMBER_INVALID",
         }
     }
 
@@ -61,6 +67,8 @@ impl ErrorCode {
             ErrorCode::Denied => "requested access to the resource is denied",
             ErrorCode::Unsupported => "the operation is unsupported",
             ErrorCode::TooManyRequests => "too many requests",
+            ErrorCode::TooLarge => "request body is larger than the registry accepts",
+            ErrorCode::PaginationNumberInvalid => "invalid number of results requested",
         }
     }
 
@@ -75,7 +83,9 @@ impl ErrorCode {
             | ErrorCode::ManifestBlobUnknown
             | ErrorCode::ManifestInvalid
             | ErrorCode::NameInvalid
-            | ErrorCode::SizeInvalid => 400,
+            | ErrorCode::SizeInvalid
+            | ErrorCode::PaginationNumberInvalid => 400,
+            ErrorCode::TooLarge => 413,
             ErrorCode::RangeInvalid => 416,
             ErrorCode::Unauthorized => 401,
             ErrorCode::Denied => 403,

@@ -11,9 +11,8 @@ use sha2::digest::generic_array::{ArrayLength, GenericArray};
 
 use crate::digest::{Algorithm, Digest};
 
-const SHA256_INIT: [u32; 8] = [
-    0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19,
-];
+const SHA256_INIT: [u32; 8] =
+    [0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19];
 const SHA512_INIT: [u64; 8] = [
     0x6a09e667f3bcc908,
     0xbb67ae8584caa73b,
@@ -51,11 +50,7 @@ impl DigestHasher {
             Algorithm::Sha256 => State::Sha256(SHA256_INIT),
             Algorithm::Sha512 => State::Sha512(SHA512_INIT),
         };
-        DigestHasher {
-            state,
-            pending: Vec::with_capacity(128),
-            length: 0,
-        }
+        DigestHasher { state, pending: Vec::with_capacity(128), length: 0 }
     }
 
     pub fn algorithm(&self) -> Algorithm {
@@ -169,11 +164,7 @@ impl DigestHasher {
         };
         let length = u64::from_be_bytes(rest[..8].try_into().expect("8 bytes"));
         let pending = rest[8..].to_vec();
-        let hasher = DigestHasher {
-            state,
-            pending,
-            length,
-        };
+        let hasher = DigestHasher { state, pending, length };
         let consistent = hasher.pending.len() < hasher.block_len()
             && hasher.pending.len() as u64 == length % hasher.block_len() as u64;
         consistent.then_some(hasher).ok_or(CorruptHashState)

@@ -11,6 +11,7 @@ pub mod manifest;
 pub mod media_type;
 pub mod name;
 pub mod range;
+pub mod upload;
 
 pub use digest::{Algorithm, Digest, DigestError};
 pub use error::ErrorCode;
@@ -19,3 +20,4 @@ pub use manifest::{Descriptor, Manifest, ManifestError, ManifestKind, MAX_MANIFE
 pub use media_type::{MediaType, MediaTypeError};
 pub use name::{NameError, Reference, RepoName, Tag};
 pub use range::{ByteRange, ContentRange, RangeError};
+pub use upload::UploadId;

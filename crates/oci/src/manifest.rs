@@ -35,10 +35,7 @@ impl Descriptor {
     /// the registry does not hold them, so a manifest may reference them without a blob.
     pub fn is_foreign(&self) -> bool {
         self.media_type.is(media_type::DOCKER_FOREIGN_LAYER)
-            || self
-                .media_type
-                .essence()
-                .starts_with(media_type::OCI_NONDISTRIBUTABLE_PREFIX)
+            || self.media_type.essence().starts_with(media_type::OCI_NONDISTRIBUTABLE_PREFIX)
     }
 }
 
@@ -132,8 +129,7 @@ impl Manifest {
         if bytes.len() > MAX_MANIFEST_BYTES {
             return Err(ManifestError::TooLarge);
         }
-        let raw: RawManifest =
-            serde_json::from_slice(bytes).map_err(|e| ManifestError::Json(e.to_string()))?;
+        let raw: RawManifest = serde_json::from_slice(bytes).map_err(|e| ManifestError::Json(e.to_string()))?;
         if raw.schema_version == Some(1) {
             return Err(ManifestError::Schema1);
         }
@@ -141,10 +137,9 @@ impl Manifest {
             return Err(ManifestError::SchemaVersion(raw.schema_version));
         }
         let body_type = match &raw.media_type {
-            Some(text) => Some(
-                text.parse::<MediaType>()
-                    .map_err(|_| ManifestError::UnsupportedMediaType(text.clone()))?,
-            ),
+            Some(text) => {
+                Some(text.parse::<MediaType>().map_err(|_| ManifestError::UnsupportedMediaType(text.clone()))?)
+            }
             None => None,
         };
         let kind = Self::kind(&raw, body_type.as_ref(), content_type)?;
@@ -207,10 +202,9 @@ impl Manifest {
                 // A manifest's own mediaType wins, but a client that names a *different*
                 // manifest type in Content-Type has made a mistake worth reporting.
                 match (content_type, header_kind) {
-                    (Some(header), Some(header_kind)) if header_kind != kind => Err(ManifestError::MediaTypeMismatch {
-                        body: body.to_string(),
-                        header: header.to_string(),
-                    }),
+                    (Some(header), Some(header_kind)) if header_kind != kind => {
+                        Err(ManifestError::MediaTypeMismatch { body: body.to_string(), header: header.to_string() })
+                    }
                     _ => Ok(kind),
                 }
             }
@@ -226,20 +220,14 @@ impl Manifest {
 
     /// Blobs the registry must hold for this manifest to be complete.
     pub fn required_blobs(&self) -> impl Iterator<Item = &Descriptor> {
-        self.config
-            .iter()
-            .chain(self.layers.iter())
-            .filter(|descriptor| !descriptor.is_foreign())
+        self.config.iter().chain(self.layers.iter()).filter(|descriptor| !descriptor.is_foreign())
     }
 
     /// The artifact type reported by the referrers API: `artifactType`, else the config's
     /// media type (image manifests), per the distribution spec.
     pub fn referrer_artifact_type(&self) -> Option<&MediaType> {
         self.artifact_type.as_ref().or_else(|| {
-            self.config
-                .as_ref()
-                .map(|config| &config.media_type)
-                .filter(|_| self.kind == ManifestKind::OciManifest)
+            self.config.as_ref().map(|config| &config.media_type).filter(|_| self.kind == ManifestKind::OciManifest)
         })
     }
 }
@@ -270,10 +258,7 @@ mod tests {
         let manifest = Manifest::parse(image(Some(media_type::OCI_MANIFEST)).as_bytes(), None).unwrap();
         assert_eq!(manifest.kind, ManifestKind::OciManifest);
         assert_eq!(manifest.required_blobs().count(), 2);
-        assert_eq!(
-            manifest.referrer_artifact_type().unwrap().as_str(),
-            "application/vnd.module.wasm.config.v1+json"
-        );
+        assert_eq!(manifest.referrer_artifact_type().unwrap().as_str(), "application/vnd.module.wasm.config.v1+json");
         assert_eq!(manifest.annotations["module.wasm.runtime/type"], "envoy_proxy");
     }
 

@@ -51,9 +51,7 @@ fn is_restricted_name(s: &str) -> bool {
     !bytes.is_empty()
         && bytes.len() <= 127
         && bytes[0].is_ascii_alphanumeric()
-        && bytes[1..]
-            .iter()
-            .all(|&b| b.is_ascii_alphanumeric() || b"!#$&^_.+-".contains(&b))
+        && bytes[1..].iter().all(|&b| b.is_ascii_alphanumeric() || b"!#$&^_.+-".contains(&b))
 }
 
 impl FromStr for MediaType {

@@ -22,7 +22,9 @@ const MAX_TAG_LEN: usize = 128;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum NameError {
-    #[error("repository name {0:?} does not match [a-z0-9]+((.|_|__|-+)[a-z0-9]+)*(/[a-z0-9]+((.|_|__|-+)[a-z0-9]+)*)*")]
+    #[error(
+        "repository name {0:?} does not match [a-z0-9]+((.|_|__|-+)[a-z0-9]+)*(/[a-z0-9]+((.|_|__|-+)[a-z0-9]+)*)*"
+    )]
     InvalidName(String),
     #[error("repository name is longer than {MAX_NAME_LEN} characters")]
     NameTooLong,
@@ -65,10 +67,7 @@ fn is_valid_component(component: &str) -> bool {
             i += 1;
         }
         let separator = &component[start..i];
-        let allowed = separator == "."
-            || separator == "_"
-            || separator == "__"
-            || separator.bytes().all(|b| b == b'-');
+        let allowed = separator == "." || separator == "_" || separator == "__" || separator.bytes().all(|b| b == b'-');
         if !allowed {
             return false;
         }
@@ -156,9 +155,7 @@ impl FromStr for Reference {
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         if s.contains(':') {
-            s.parse()
-                .map(Reference::Digest)
-                .map_err(|e| NameError::InvalidReference(s.to_owned(), e))
+            s.parse().map(Reference::Digest).map_err(|e| NameError::InvalidReference(s.to_owned(), e))
         } else {
             s.parse().map(Reference::Tag)
         }

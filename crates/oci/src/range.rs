@@ -41,12 +41,8 @@ impl ByteRange {
         let (first, last) = spec.trim().split_once('-').ok_or_else(malformed)?;
         let range = match (first.is_empty(), last.is_empty()) {
             (true, true) => return Err(malformed()),
-            (true, false) => ByteRange::Suffix {
-                length: number(last).ok_or_else(malformed)?,
-            },
-            (false, true) => ByteRange::From {
-                first: number(first).ok_or_else(malformed)?,
-            },
+            (true, false) => ByteRange::Suffix { length: number(last).ok_or_else(malformed)? },
+            (false, true) => ByteRange::From { first: number(first).ok_or_else(malformed)? },
             (false, false) => {
                 let (first, last) = (number(first).ok_or_else(malformed)?, number(last).ok_or_else(malformed)?);
                 if last < first {
@@ -81,10 +77,7 @@ impl ContentRange {
     pub fn parse(header: &str) -> Result<ContentRange, RangeError> {
         let malformed = || RangeError::Malformed(header.to_owned());
         let text = header.trim();
-        let text = text
-            .strip_prefix("bytes ")
-            .or_else(|| text.strip_prefix("bytes="))
-            .unwrap_or(text);
+        let text = text.strip_prefix("bytes ").or_else(|| text.strip_prefix("bytes=")).unwrap_or(text);
         let text = text.split_once('/').map_or(text, |(range, _total)| range);
         let (first, last) = text.split_once('-').ok_or_else(malformed)?;
         let (first, last) = (number(first).ok_or_else(malformed)?, number(last).ok_or_else(malformed)?);

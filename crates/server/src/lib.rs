@@ -1,1 +1,84 @@
-//! placeholder
+//! The HTTP edge of wasmhub: the OCI distribution API (`/v2/`), health endpoints, and
+//! (in later issues) `/token`, `/api/v1` and the web catalog. Handlers are thin: they parse
+//! typed inputs, call one `Registry` workflow, and shape the response; failures become the
+//! spec's error body in one place (`error`).
+
+mod error;
+mod route;
+mod v2;
+
+use std::future::Future;
+use std::time::Duration;
+
+use axum::http::{HeaderValue, Request};
+use axum::routing::{any, get};
+use axum::Router;
+use tokio::net::TcpListener;
+use tower_http::set_header::SetResponseHeaderLayer;
+use tower_http::trace::TraceLayer;
+use wasmhub_registry::Registry;
+
+pub use error::ApiError;
+
+/// What every handler can reach.
+#[derive(Clone)]
+pub struct AppState {
+    pub registry: Registry,
+}
+
+/// The whole HTTP application.
+pub fn app(state: AppState) -> Router {
+    let v2 = Router::new()
+        .route("/v2", any(v2::dispatch))
+        .route("/v2/", any(v2::dispatch))
+        .route("/v2/{*path}", any(v2::dispatch))
+        .layer(SetResponseHeaderLayer::overriding(
+            axum::http::HeaderName::from_static("docker-distribution-api-version"),
+            HeaderValue::from_static("registry/2.0"),
+        ));
+    Router::new()
+        .merge(v2)
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(ready))
+        .layer(
+            TraceLayer::new_for_http().make_span_with(|request: &Request<_>| {
+                tracing::info_span!("request", method = %request.method(), path = %request.uri().path())
+            }),
+        )
+        .with_state(state)
+}
+
+async fn ready(axum::extract::State(state): axum::extract::State<AppState>) -> axum::http::StatusCode {
+    match state.registry.index().repository_exists(&"readiness-probe".parse().expect("valid name")).await {
+        Ok(_) => axum::http::StatusCode::OK,
+        Err(_) => axum::http::StatusCode::SERVICE_UNAVAILABLE,
+    }
+}
+
+/// Serves `state` on `listener` until `shutdown` resolves, then lets in-flight requests
+/// finish (bounded by `grace`).
+pub async fn serve(
+    listener: TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    grace: Duration,
+) -> std::io::Result<()> {
+    let (drained_tx, drained_rx) = tokio::sync::oneshot::channel::<()>();
+    let signal = async move {
+        shutdown.await;
+        let _ = drained_tx.send(());
+    };
+    let server = axum::serve(listener, app(state)).with_graceful_shutdown(signal);
+    let mut server = tokio::spawn(async move { server.await });
+    tokio::select! {
+        finished = &mut server => return finished.map_err(std::io::Error::other)?,
+        _ = drained_rx => {}
+    }
+    match tokio::time::timeout(grace, server).await {
+        Ok(joined) => joined.map_err(std::io::Error::other)?,
+        Err(_) => {
+            tracing::warn!(?grace, "requests still running after the grace period; stopping anyway");
+            Ok(())
+        }
+    }
+}

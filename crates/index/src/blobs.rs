@@ -1,0 +1,110 @@
+//! Blobs and their links to repositories.
+
+use sqlx::{AnyConnection, Row};
+use wasmhub_oci::{Digest, RepoName};
+
+use crate::{now_millis, Index, IndexError};
+
+/// Returns the id of `repository`, creating the row on first use.
+pub(crate) async fn ensure_repository(conn: &mut AnyConnection, repository: &RepoName) -> Result<i64, IndexError> {
+    sqlx::query("INSERT INTO repositories (name, created_at) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING")
+        .bind(repository.as_str())
+        .bind(now_millis())
+        .execute(&mut *conn)
+        .await?;
+    let id = sqlx::query("SELECT id FROM repositories WHERE name = $1")
+        .bind(repository.as_str())
+        .fetch_one(&mut *conn)
+        .await?
+        .try_get("id")?;
+    Ok(id)
+}
+
+/// Records a verified blob and links it into `repository`, within the caller's transaction.
+pub(crate) async fn link_blob_in(
+    conn: &mut AnyConnection,
+    repository: &RepoName,
+    digest: &Digest,
+    size: u64,
+) -> Result<(), IndexError> {
+    let now = now_millis();
+    let repository_id = ensure_repository(conn, repository).await?;
+    sqlx::query("INSERT INTO blobs (digest, size, created_at) VALUES ($1, $2, $3) ON CONFLICT (digest) DO NOTHING")
+        .bind(digest.to_string())
+        .bind(size as i64)
+        .bind(now)
+        .execute(&mut *conn)
+        .await?;
+    sqlx::query(
+        "INSERT INTO repository_blobs (repository_id, digest, created_at) VALUES ($1, $2, $3)
+         ON CONFLICT (repository_id, digest) DO NOTHING",
+    )
+    .bind(repository_id)
+    .bind(digest.to_string())
+    .bind(now)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+impl Index {
+    /// The size of `digest` if `repository` links it.
+    pub async fn repository_blob_size(
+        &self,
+        repository: &RepoName,
+        digest: &Digest,
+    ) -> Result<Option<u64>, IndexError> {
+        let row = sqlx::query(
+            "SELECT b.size FROM repository_blobs rb
+             JOIN repositories r ON r.id = rb.repository_id
+             JOIN blobs b ON b.digest = rb.digest
+             WHERE r.name = $1 AND rb.digest = $2",
+        )
+        .bind(repository.as_str())
+        .bind(digest.to_string())
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.map(|row| row.try_get::<i64, _>("size")).transpose()?.map(|size| size as u64))
+    }
+
+    /// Repositories that link `digest` (candidates for a cross-repository mount), by name.
+    pub async fn repositories_with_blob(&self, digest: &Digest, limit: u32) -> Result<Vec<RepoName>, IndexError> {
+        let rows = sqlx::query(
+            "SELECT r.name FROM repository_blobs rb JOIN repositories r ON r.id = rb.repository_id
+             WHERE rb.digest = $1 ORDER BY r.name LIMIT $2",
+        )
+        .bind(digest.to_string())
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                let name: String = row.try_get("name")?;
+                name.parse().map_err(|_| IndexError::Corrupt(format!("repository name {name:?}")))
+            })
+            .collect()
+    }
+
+    /// Links a blob that is already recorded (a mount) into `repository`.
+    pub async fn link_blob(&self, repository: &RepoName, digest: &Digest, size: u64) -> Result<(), IndexError> {
+        let _guard = self.write_guard().await;
+        let mut tx = self.pool.begin().await?;
+        link_blob_in(&mut tx, repository, digest, size).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Removes `repository`'s link to `digest`; the storage is reclaimed by garbage collection.
+    pub async fn unlink_blob(&self, repository: &RepoName, digest: &Digest) -> Result<bool, IndexError> {
+        let _guard = self.write_guard().await;
+        let result = sqlx::query(
+            "DELETE FROM repository_blobs
+             WHERE repository_id = (SELECT id FROM repositories WHERE name = $1) AND digest = $2",
+        )
+        .bind(repository.as_str())
+        .bind(digest.to_string())
+        .execute(&self.pool)
+        .await?;
+        Ok(result.rows_affected() > 0)
+    }
+}

@@ -1,0 +1,104 @@
+//! Connecting to the database chosen by URL, and the write discipline each backend needs.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use sqlx::{AnyPool, Executor};
+use tokio::sync::{Mutex, MutexGuard};
+
+use crate::IndexError;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// The index; cheap to clone (a pool handle).
+#[derive(Clone)]
+pub struct Index {
+    pub(crate) pool: AnyPool,
+    backend: Backend,
+    /// SQLite allows one writer at a time and fails (rather than waits) when a read
+    /// transaction tries to become a write transaction under contention; serialising this
+    /// process's writes avoids that. PostgreSQL needs no such lock.
+    sqlite_writer: Option<std::sync::Arc<Mutex<()>>>,
+}
+
+/// Held for the duration of a write transaction (a no-op on PostgreSQL).
+pub(crate) struct WriteGuard<'a>(#[allow(dead_code)] Option<MutexGuard<'a, ()>>);
+
+impl Index {
+    /// Connects to `sqlite://path` (creating the file and its directory) or `postgres://...`.
+    pub async fn connect(url: &str) -> Result<Index, IndexError> {
+        sqlx::any::install_default_drivers();
+        let backend = if url.starts_with("sqlite:") {
+            Backend::Sqlite
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Backend::Postgres
+        } else {
+            return Err(IndexError::UnsupportedUrl(url.to_owned()));
+        };
+        let pool = match backend {
+            Backend::Sqlite => {
+                let url = prepare_sqlite_url(url).await?;
+                AnyPoolOptions::new()
+                    .max_connections(8)
+                    .after_connect(|conn, _meta| {
+                        Box::pin(async move {
+                            // WAL: readers never block the writer; NORMAL sync is crash-safe
+                            // for process crashes (the WAL is fsynced at checkpoints).
+                            conn.execute("PRAGMA journal_mode = WAL").await?;
+                            conn.execute("PRAGMA synchronous = NORMAL").await?;
+                            conn.execute("PRAGMA foreign_keys = ON").await?;
+                            conn.execute("PRAGMA busy_timeout = 10000").await?;
+                            Ok(())
+                        })
+                    })
+                    .connect_with(AnyConnectOptions::from_str(&url)?)
+                    .await?
+            }
+            Backend::Postgres => {
+                AnyPoolOptions::new().max_connections(16).acquire_timeout(Duration::from_secs(10)).connect(url).await?
+            }
+        };
+        Ok(Index { pool, backend, sqlite_writer: (backend == Backend::Sqlite).then(Default::default) })
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    pub(crate) async fn write_guard(&self) -> WriteGuard<'_> {
+        match &self.sqlite_writer {
+            Some(lock) => WriteGuard(Some(lock.lock().await)),
+            None => WriteGuard(None),
+        }
+    }
+
+    /// Closes the pool, waiting for connections to be returned (clean shutdown).
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+/// Makes sure the directory of a SQLite file exists and asks SQLite to create the file.
+async fn prepare_sqlite_url(url: &str) -> Result<String, IndexError> {
+    let rest = url.trim_start_matches("sqlite://").trim_start_matches("sqlite:");
+    let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
+    if path.is_empty() || path == ":memory:" {
+        return Ok(url.to_owned());
+    }
+    if let Some(parent) = std::path::Path::new(path).parent().filter(|p| !p.as_os_str().is_empty()) {
+        tokio::fs::create_dir_all(parent).await?;
+    }
+    let query = if query.contains("mode=") {
+        query.to_owned()
+    } else if query.is_empty() {
+        "mode=rwc".to_owned()
+    } else {
+        format!("{query}&mode=rwc")
+    };
+    Ok(format!("sqlite://{path}?{query}"))
+}

@@ -1,0 +1,15 @@
+use wasmhub_oci::Digest;
+
+#[derive(Debug, thiserror::Error)]
+pub enum IndexError {
+    #[error("database URL {0:?} is not supported (use sqlite://<file> or postgres://...)")]
+    UnsupportedUrl(String),
+    #[error("manifest references {0}, which is not in the repository")]
+    MissingReference(Digest),
+    #[error("the index holds a value it cannot read back: {0}")]
+    Corrupt(String),
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("cannot prepare the database location: {0}")]
+    Io(#[from] std::io::Error),
+}

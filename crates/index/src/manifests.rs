@@ -1,0 +1,184 @@
+//! Manifests, with the references they make and the tags that point at them.
+
+use sqlx::{AnyConnection, Row};
+use wasmhub_oci::{Digest, MediaType, Reference, RepoName, Tag};
+
+use crate::blobs::ensure_repository;
+use crate::{now_millis, Index, IndexError};
+
+/// A checked manifest, ready to be recorded.
+#[derive(Debug, Clone)]
+pub struct NewManifest<'a> {
+    pub repository: &'a RepoName,
+    pub digest: &'a Digest,
+    pub media_type: &'a MediaType,
+    pub artifact_type: Option<&'a MediaType>,
+    pub subject: Option<&'a Digest>,
+    /// The manifest's annotations as a JSON object, for the referrers API.
+    pub annotations_json: Option<String>,
+    pub content: &'a [u8],
+    /// Blobs that must be linked in the repository (config and layers).
+    pub blobs: Vec<&'a Digest>,
+    /// Manifests that must exist in the repository (an index's entries).
+    pub children: Vec<&'a Digest>,
+    /// Tags to point at this manifest.
+    pub tags: Vec<&'a Tag>,
+}
+
+#[derive(Debug, Clone)]
+pub struct StoredManifest {
+    pub digest: Digest,
+    pub media_type: MediaType,
+    pub content: Vec<u8>,
+}
+
+async fn require_blob(conn: &mut AnyConnection, repository_id: i64, digest: &Digest) -> Result<(), IndexError> {
+    let present = sqlx::query("SELECT 1 AS present FROM repository_blobs WHERE repository_id = $1 AND digest = $2")
+        .bind(repository_id)
+        .bind(digest.to_string())
+        .fetch_optional(&mut *conn)
+        .await?;
+    present.map(|_| ()).ok_or_else(|| IndexError::MissingReference(digest.clone()))
+}
+
+async fn require_manifest(conn: &mut AnyConnection, repository_id: i64, digest: &Digest) -> Result<(), IndexError> {
+    let present = sqlx::query("SELECT 1 AS present FROM manifests WHERE repository_id = $1 AND digest = $2")
+        .bind(repository_id)
+        .bind(digest.to_string())
+        .fetch_optional(&mut *conn)
+        .await?;
+    present.map(|_| ()).ok_or_else(|| IndexError::MissingReference(digest.clone()))
+}
+
+impl Index {
+    /// Records a manifest, its references and its tags in one transaction. Fails with
+    /// `MissingReference` (and changes nothing) if a blob or child manifest is absent.
+    pub async fn put_manifest(&self, manifest: &NewManifest<'_>) -> Result<(), IndexError> {
+        let _guard = self.write_guard().await;
+        let mut tx = self.pool.begin().await?;
+        let repository_id = ensure_repository(&mut tx, manifest.repository).await?;
+        for blob in &manifest.blobs {
+            require_blob(&mut tx, repository_id, blob).await?;
+        }
+        for child in &manifest.children {
+            require_manifest(&mut tx, repository_id, child).await?;
+        }
+        let digest = manifest.digest.to_string();
+        let now = now_millis();
+        sqlx::query(
+            "INSERT INTO manifests
+                (repository_id, digest, media_type, artifact_type, subject, annotations, content, size, created_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+             ON CONFLICT (repository_id, digest) DO NOTHING",
+        )
+        .bind(repository_id)
+        .bind(&digest)
+        .bind(manifest.media_type.as_str())
+        .bind(manifest.artifact_type.map(|t| t.as_str().to_owned()))
+        .bind(manifest.subject.map(|d| d.to_string()))
+        .bind(manifest.annotations_json.clone())
+        .bind(manifest.content.to_vec())
+        .bind(manifest.content.len() as i64)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        for blob in &manifest.blobs {
+            sqlx::query(
+                "INSERT INTO manifest_blobs (repository_id, manifest_digest, blob_digest) VALUES ($1, $2, $3)
+                 ON CONFLICT DO NOTHING",
+            )
+            .bind(repository_id)
+            .bind(&digest)
+            .bind(blob.to_string())
+            .execute(&mut *tx)
+            .await?;
+        }
+        for child in &manifest.children {
+            sqlx::query(
+                "INSERT INTO manifest_children (repository_id, manifest_digest, child_digest) VALUES ($1, $2, $3)
+                 ON CONFLICT DO NOTHING",
+            )
+            .bind(repository_id)
+            .bind(&digest)
+            .bind(child.to_string())
+            .execute(&mut *tx)
+            .await?;
+        }
+        for tag in &manifest.tags {
+            sqlx::query(
+                "INSERT INTO tags (repository_id, name, manifest_digest, updated_at) VALUES ($1, $2, $3, $4)
+                 ON CONFLICT (repository_id, name)
+                 DO UPDATE SET manifest_digest = excluded.manifest_digest, updated_at = excluded.updated_at",
+            )
+            .bind(repository_id)
+            .bind(tag.as_str())
+            .bind(&digest)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// The manifest a tag or digest names in `repository`.
+    pub async fn manifest(
+        &self,
+        repository: &RepoName,
+        reference: &Reference,
+    ) -> Result<Option<StoredManifest>, IndexError> {
+        let query = match reference {
+            Reference::Digest(digest) => sqlx::query(
+                "SELECT m.digest, m.media_type, m.content FROM manifests m
+                 JOIN repositories r ON r.id = m.repository_id
+                 WHERE r.name = $1 AND m.digest = $2",
+            )
+            .bind(repository.as_str())
+            .bind(digest.to_string()),
+            Reference::Tag(tag) => sqlx::query(
+                "SELECT m.digest, m.media_type, m.content FROM tags t
+                 JOIN repositories r ON r.id = t.repository_id
+                 JOIN manifests m ON m.repository_id = t.repository_id AND m.digest = t.manifest_digest
+                 WHERE r.name = $1 AND t.name = $2",
+            )
+            .bind(repository.as_str())
+            .bind(tag.as_str()),
+        };
+        let Some(row) = query.fetch_optional(&self.pool).await? else {
+            return Ok(None);
+        };
+        let digest: String = row.try_get("digest")?;
+        let media_type: String = row.try_get("media_type")?;
+        Ok(Some(StoredManifest {
+            digest: digest.parse().map_err(|_| IndexError::Corrupt(format!("digest {digest:?}")))?,
+            media_type: media_type.parse().map_err(|_| IndexError::Corrupt(format!("media type {media_type:?}")))?,
+            content: row.try_get("content")?,
+        }))
+    }
+
+    /// Deletes a manifest and every tag pointing at it. Returns whether it existed.
+    pub async fn delete_manifest(&self, repository: &RepoName, digest: &Digest) -> Result<bool, IndexError> {
+        let _guard = self.write_guard().await;
+        let result = sqlx::query(
+            "DELETE FROM manifests WHERE repository_id = (SELECT id FROM repositories WHERE name = $1) AND digest = $2",
+        )
+        .bind(repository.as_str())
+        .bind(digest.to_string())
+        .execute(&self.pool)
+        .await?;
+        Ok(result.rows_affected() > 0)
+    }
+
+    /// Deletes a tag, leaving its manifest. Returns whether it existed.
+    pub async fn delete_tag(&self, repository: &RepoName, tag: &Tag) -> Result<bool, IndexError> {
+        let _guard = self.write_guard().await;
+        let result = sqlx::query(
+            "DELETE FROM tags WHERE repository_id = (SELECT id FROM repositories WHERE name = $1) AND name = $2",
+        )
+        .bind(repository.as_str())
+        .bind(tag.as_str())
+        .execute(&self.pool)
+        .await?;
+        Ok(result.rows_affected() > 0)
+    }
+}

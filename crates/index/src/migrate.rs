@@ -1,0 +1,67 @@
+//! Numbered schema migrations, embedded in the binary and applied in order at start-up and by
+//! `wasmhub migrate`. Each runs in its own transaction; on PostgreSQL an advisory lock keeps
+//! replicas that start together from applying the same migration twice.
+
+use sqlx::Row;
+
+use crate::{now_millis, Backend, Index, IndexError};
+
+struct Migration {
+    version: i64,
+    name: &'static str,
+    sqlite: &'static str,
+    postgres: &'static str,
+}
+
+const MIGRATIONS: &[Migration] = &[Migration {
+    version: 1,
+    name: "registry",
+    sqlite: include_str!("../../../migrations/sqlite/0001_registry.sql"),
+    postgres: include_str!("../../../migrations/postgres/0001_registry.sql"),
+}];
+
+/// Arbitrary constant naming wasmhub's migration lock among PostgreSQL advisory locks.
+const MIGRATION_LOCK: i64 = 0x0077_6173_6d68_7562; // "wasmhub" in ASCII
+
+impl Index {
+    /// Applies the migrations this database has not seen; returns how many were applied.
+    pub async fn migrate(&self) -> Result<usize, IndexError> {
+        let _guard = self.write_guard().await;
+        sqlx::query(
+            "CREATE TABLE IF NOT EXISTS wasmhub_migrations (
+                version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)",
+        )
+        .execute(&self.pool)
+        .await?;
+        let mut applied = 0;
+        for migration in MIGRATIONS {
+            let mut tx = self.pool.begin().await?;
+            if self.backend() == Backend::Postgres {
+                sqlx::query("SELECT pg_advisory_xact_lock($1)").bind(MIGRATION_LOCK).execute(&mut *tx).await?;
+            }
+            let done: i64 = sqlx::query("SELECT COUNT(*) AS n FROM wasmhub_migrations WHERE version = $1")
+                .bind(migration.version)
+                .fetch_one(&mut *tx)
+                .await?
+                .try_get("n")?;
+            if done > 0 {
+                continue;
+            }
+            let sql = match self.backend() {
+                Backend::Sqlite => migration.sqlite,
+                Backend::Postgres => migration.postgres,
+            };
+            sqlx::raw_sql(sql).execute(&mut *tx).await?;
+            sqlx::query("INSERT INTO wasmhub_migrations (version, name, applied_at) VALUES ($1, $2, $3)")
+                .bind(migration.version)
+                .bind(migration.name)
+                .bind(now_millis())
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+            tracing::info!(version = migration.version, name = migration.name, "applied migration");
+            applied += 1;
+        }
+        Ok(applied)
+    }
+}

@@ -1,0 +1,130 @@
+//! Listing tags and repositories, and the referrers API.
+
+use serde::Serialize;
+use wasmhub_oci::media_type::OCI_INDEX;
+use wasmhub_oci::{Digest, MediaType, RepoName, Tag};
+
+use crate::{Action, Caller, Registry, RegistryError};
+
+/// One page of a listing; `more` says whether a next page exists (its `last` is the last
+/// item of this one).
+#[derive(Debug, Clone)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub more: bool,
+}
+
+/// The referrers API's answer: an OCI image index, and whether an `artifactType` filter
+/// was applied.
+pub struct Referrers {
+    pub index_json: Vec<u8>,
+    pub filtered: bool,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ReferrerDescriptor {
+    media_type: MediaType,
+    digest: Digest,
+    size: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    artifact_type: Option<MediaType>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    annotations: Option<Box<serde_json::value::RawValue>>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ReferrersIndex {
+    schema_version: u32,
+    media_type: &'static str,
+    manifests: Vec<ReferrerDescriptor>,
+}
+
+impl Registry {
+    fn page_size(&self, n: Option<u32>) -> u32 {
+        n.unwrap_or(self.limits.max_page_size).min(self.limits.max_page_size)
+    }
+
+    /// Tags of a repository in lexical order (`GET /tags/list?n=&last=`).
+    pub async fn list_tags(
+        &self,
+        caller: &Caller,
+        repository: &RepoName,
+        n: Option<u32>,
+        last: Option<&Tag>,
+    ) -> Result<Page<Tag>, RegistryError> {
+        self.authorize(caller, repository, Action::Pull).await?;
+        let size = self.page_size(n);
+        if size == 0 {
+            return Ok(Page { items: Vec::new(), more: false });
+        }
+        let mut items = self
+            .index
+            .tags(repository, last.map(Tag::as_str), size + 1)
+            .await?
+            .ok_or_else(|| RegistryError::NameUnknown(repository.clone()))?;
+        let more = items.len() > size as usize;
+        items.truncate(size as usize);
+        Ok(Page { items, more })
+    }
+
+    /// Repositories the caller may read, in lexical order (`GET /v2/_catalog`).
+    pub async fn catalog(
+        &self,
+        caller: &Caller,
+        n: Option<u32>,
+        last: Option<&RepoName>,
+    ) -> Result<Page<RepoName>, RegistryError> {
+        let size = self.page_size(n);
+        if size == 0 {
+            return Ok(Page { items: Vec::new(), more: false });
+        }
+        let mut items = Vec::with_capacity(size as usize);
+        let mut cursor = last.map(|name| name.as_str().to_owned());
+        loop {
+            let batch = self.index.repositories(cursor.as_deref(), size + 1).await?;
+            let exhausted = batch.len() <= size as usize;
+            for name in batch {
+                cursor = Some(name.as_str().to_owned());
+                if self.may_pull(caller, &name).await {
+                    if items.len() == size as usize {
+                        return Ok(Page { items, more: true });
+                    }
+                    items.push(name);
+                }
+            }
+            if exhausted {
+                return Ok(Page { items, more: false });
+            }
+        }
+    }
+
+    /// Manifests whose `subject` is `subject`, as an OCI index (`GET /referrers/<digest>`).
+    /// Per the spec this never answers "not found": an unknown subject has no referrers.
+    pub async fn referrers(
+        &self,
+        caller: &Caller,
+        repository: &RepoName,
+        subject: &Digest,
+        artifact_type: Option<&MediaType>,
+    ) -> Result<Referrers, RegistryError> {
+        self.authorize(caller, repository, Action::Pull).await?;
+        let rows = self.index.referrers(repository, subject, artifact_type).await?;
+        let manifests = rows
+            .into_iter()
+            .map(|row| ReferrerDescriptor {
+                media_type: row.media_type,
+                digest: row.digest,
+                size: row.size,
+                artifact_type: row.artifact_type,
+                annotations: row.annotations_json.and_then(|json| serde_json::value::RawValue::from_string(json).ok()),
+            })
+            .collect();
+        let index = ReferrersIndex { schema_version: 2, media_type: OCI_INDEX, manifests };
+        Ok(Referrers {
+            index_json: serde_json::to_vec(&index).expect("serialising plain data cannot fail"),
+            filtered: artifact_type.is_some(),
+        })
+    }
+}

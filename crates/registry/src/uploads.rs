@@ -1,0 +1,270 @@
+//! Pushing blobs: monolithic, chunked, streamed and resumable uploads, and mounts.
+//!
+//! Each chunk is streamed into its own storage part while being hashed; the running hash and
+//! the list of parts live in the index, so a session can be continued on any replica. The
+//! final `PUT` compares the hash with the digest the client names; only a match makes the
+//! blob visible, in one index transaction. A mismatch removes the session and its parts.
+
+use std::error::Error as StdError;
+
+use bytes::Bytes;
+use futures::{Stream, StreamExt};
+use wasmhub_index::UploadSession;
+use wasmhub_oci::{Algorithm, ContentRange, Digest, DigestHasher, RepoName, UploadId};
+use wasmhub_storage::{PartKey, StorageError};
+
+use crate::{Action, Caller, Registry, RegistryError};
+
+/// Where an upload session stands: its id and how many bytes it has received.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UploadStatus {
+    pub id: UploadId,
+    pub size: u64,
+}
+
+pub enum MountOutcome {
+    /// The blob is now linked in the target repository; nothing needs uploading.
+    Mounted,
+    /// No readable source holds the blob: a regular upload session was started instead.
+    Started(UploadStatus),
+}
+
+/// Every upload hashes with sha256 while the bytes arrive; a client finishing with a sha512
+/// digest costs one extra read of the parts.
+const SESSION_ALGORITHM: Algorithm = Algorithm::Sha256;
+/// How many repositories to consider as the source of an automatic mount.
+const MOUNT_CANDIDATES: u32 = 16;
+
+fn parts_of(session: &UploadSession) -> Result<Vec<PartKey>, RegistryError> {
+    session.parts.iter().map(|key| PartKey::from_stored(key).map_err(RegistryError::from)).collect()
+}
+
+impl Registry {
+    /// Opens an upload session (`POST /blobs/uploads/`).
+    pub async fn start_upload(&self, caller: &Caller, repository: &RepoName) -> Result<UploadStatus, RegistryError> {
+        self.authorize(caller, repository, Action::Push).await?;
+        let id = UploadId::random();
+        let hasher = DigestHasher::new(SESSION_ALGORITHM);
+        self.index.create_upload(id, repository, &hasher.to_state()).await?;
+        Ok(UploadStatus { id, size: 0 })
+    }
+
+    /// Links a blob the registry already holds into `repository` (`POST ?mount=&from=`):
+    /// from `from` if it has the blob, otherwise from any repository the caller may read.
+    /// Falls back to starting an upload session, as the spec requires.
+    pub async fn mount_or_start(
+        &self,
+        caller: &Caller,
+        repository: &RepoName,
+        digest: &Digest,
+        from: Option<&RepoName>,
+    ) -> Result<MountOutcome, RegistryError> {
+        self.authorize(caller, repository, Action::Push).await?;
+        let mut candidates = Vec::new();
+        if let Some(from) = from {
+            candidates.push(from.clone());
+        }
+        candidates.extend(self.index.repositories_with_blob(digest, MOUNT_CANDIDATES).await?);
+        for source in candidates {
+            if !self.may_pull(caller, &source).await {
+                continue;
+            }
+            if let Some(size) = self.index.repository_blob_size(&source, digest).await? {
+                self.index.link_blob(repository, digest, size).await?;
+                tracing::debug!(%repository, %digest, %source, "mounted blob");
+                return Ok(MountOutcome::Mounted);
+            }
+        }
+        self.start_upload(caller, repository).await.map(MountOutcome::Started)
+    }
+
+    /// A whole blob in one request (`POST ?digest=` with the body).
+    pub async fn monolithic_upload<S, E>(
+        &self,
+        caller: &Caller,
+        repository: &RepoName,
+        digest: &Digest,
+        body: S,
+    ) -> Result<(), RegistryError>
+    where
+        S: Stream<Item = Result<Bytes, E>> + Send,
+        E: Into<Box<dyn StdError + Send + Sync>>,
+    {
+        self.authorize(caller, repository, Action::Push).await?;
+        let hasher = DigestHasher::new(digest.algorithm());
+        let (part, hasher) =
+            self.storage.write_part(UploadId::random(), hasher, body, Some(self.limits.max_blob_bytes)).await?;
+        let actual = hasher.finish();
+        if &actual != digest {
+            self.storage.delete_parts(std::slice::from_ref(&part.key)).await;
+            return Err(RegistryError::DigestMismatch { expected: digest.clone(), actual });
+        }
+        let parts: &[PartKey] = if part.size == 0 { &[] } else { std::slice::from_ref(&part.key) };
+        self.storage.commit_blob(parts, digest).await?;
+        self.index.link_blob(repository, digest, part.size).await?;
+        Ok(())
+    }
+
+    async fn session(&self, repository: &RepoName, id: UploadId) -> Result<UploadSession, RegistryError> {
+        self.index.upload(id, repository).await?.ok_or(RegistryError::UploadUnknown)
+    }
+
+    /// Where a session stands (`GET /blobs/uploads/<id>`).
+    pub async fn upload_status(
+        &self,
+        caller: &Caller,
+        repository: &RepoName,
+        id: UploadId,
+    ) -> Result<UploadStatus, RegistryError> {
+        self.authorize(caller, repository, Action::Push).await?;
+        let session = self.session(repository, id).await?;
+        Ok(UploadStatus { id, size: session.size })
+    }
+
+    /// Appends one chunk (`PATCH`); `range` is the chunk's `Content-Range`, if sent. A
+    /// streamed upload is a single `PATCH` without a range.
+    pub async fn upload_chunk<S, E>(
+        &self,
+        caller: &Caller,
+        repository: &RepoName,
+        id: UploadId,
+        range: Option<ContentRange>,
+        body: S,
+    ) -> Result<UploadStatus, RegistryError>
+    where
+        S: Stream<Item = Result<Bytes, E>> + Send,
+        E: Into<Box<dyn StdError + Send + Sync>>,
+    {
+        self.authorize(caller, repository, Action::Push).await?;
+        let session = self.session(repository, id).await?;
+        let size = self.append_chunk(id, &session, range, body).await?;
+        Ok(UploadStatus { id, size })
+    }
+
+    async fn append_chunk<S, E>(
+        &self,
+        id: UploadId,
+        session: &UploadSession,
+        range: Option<ContentRange>,
+        body: S,
+    ) -> Result<u64, RegistryError>
+    where
+        S: Stream<Item = Result<Bytes, E>> + Send,
+        E: Into<Box<dyn StdError + Send + Sync>>,
+    {
+        if let Some(range) = range {
+            if range.first != session.size {
+                return Err(RegistryError::ChunkOutOfOrder { expected: session.size, got: range.first });
+            }
+        }
+        let hasher = DigestHasher::from_state(&session.hash_state).map_err(|_| {
+            RegistryError::Index(wasmhub_index::IndexError::Corrupt(format!("hash state of upload {id}")))
+        })?;
+        let remaining = self.limits.max_blob_bytes.saturating_sub(session.size);
+        let limit = range.map_or(remaining, |range| range.len().min(remaining));
+        let (part, hasher) = match self.storage.write_part(id, hasher, body, Some(limit)).await {
+            Ok(written) => written,
+            Err(StorageError::TooLarge { .. }) if limit < remaining => {
+                return Err(RegistryError::UploadInvalid("chunk is longer than its Content-Range".into()))
+            }
+            Err(other) => return Err(other.into()),
+        };
+        if let Some(range) = range {
+            if part.size != range.len() {
+                self.storage.delete_parts(std::slice::from_ref(&part.key)).await;
+                return Err(RegistryError::UploadInvalid(format!(
+                    "chunk has {} bytes but its Content-Range covers {}",
+                    part.size,
+                    range.len()
+                )));
+            }
+        }
+        if part.size == 0 {
+            return Ok(session.size);
+        }
+        let appended =
+            self.index.append_upload_part(id, session.size, part.key.as_str(), part.size, &hasher.to_state()).await?;
+        if !appended {
+            // Another request advanced or ended the session while this chunk was written.
+            self.storage.delete_parts(std::slice::from_ref(&part.key)).await;
+            let current = self.session(&session.repository, id).await?;
+            return Err(RegistryError::ChunkOutOfOrder { expected: current.size, got: session.size });
+        }
+        Ok(session.size + part.size)
+    }
+
+    /// Completes a session (`PUT ?digest=`, optionally with a last chunk): verifies the
+    /// digest, moves the bytes into place, and makes the blob visible in the repository.
+    pub async fn finish_upload<S, E>(
+        &self,
+        caller: &Caller,
+        repository: &RepoName,
+        id: UploadId,
+        digest: &Digest,
+        range: Option<ContentRange>,
+        last_chunk: Option<S>,
+    ) -> Result<(), RegistryError>
+    where
+        S: Stream<Item = Result<Bytes, E>> + Send,
+        E: Into<Box<dyn StdError + Send + Sync>>,
+    {
+        self.authorize(caller, repository, Action::Push).await?;
+        let mut session = self.session(repository, id).await?;
+        if let Some(body) = last_chunk {
+            let before = session.size;
+            if self.append_chunk(id, &session, range, body).await? != before {
+                session = self.session(repository, id).await?;
+            }
+        }
+        let parts = parts_of(&session)?;
+        let actual = if digest.algorithm() == SESSION_ALGORITHM {
+            DigestHasher::from_state(&session.hash_state)
+                .map_err(|_| {
+                    RegistryError::Index(wasmhub_index::IndexError::Corrupt(format!("hash state of upload {id}")))
+                })?
+                .finish()
+        } else {
+            self.rehash(&parts, digest.algorithm()).await?
+        };
+        if &actual != digest {
+            self.discard(id).await?;
+            return Err(RegistryError::DigestMismatch { expected: digest.clone(), actual });
+        }
+        self.storage.commit_blob(&parts, digest).await?;
+        if !self.index.complete_upload(id, repository, digest, session.size).await? {
+            return Err(RegistryError::UploadUnknown);
+        }
+        Ok(())
+    }
+
+    async fn rehash(&self, parts: &[PartKey], algorithm: Algorithm) -> Result<Digest, RegistryError> {
+        let mut hasher = DigestHasher::new(algorithm);
+        for part in parts {
+            let mut stream = self.storage.read_part(part).await?;
+            while let Some(chunk) = stream.next().await {
+                hasher.update(&chunk?);
+            }
+        }
+        Ok(hasher.finish())
+    }
+
+    async fn discard(&self, id: UploadId) -> Result<(), RegistryError> {
+        if let Some(parts) = self.index.delete_upload(id).await? {
+            let parts: Vec<PartKey> = parts.iter().filter_map(|key| PartKey::from_stored(key).ok()).collect();
+            self.storage.delete_parts(&parts).await;
+        }
+        Ok(())
+    }
+
+    /// Abandons a session and its parts (`DELETE /blobs/uploads/<id>`).
+    pub async fn cancel_upload(
+        &self,
+        caller: &Caller,
+        repository: &RepoName,
+        id: UploadId,
+    ) -> Result<(), RegistryError> {
+        self.authorize(caller, repository, Action::Push).await?;
+        self.session(repository, id).await?;
+        self.discard(id).await
+    }
+}

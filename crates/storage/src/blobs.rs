@@ -1,0 +1,218 @@
+//! Reading and writing blobs and upload parts; see the crate documentation for the layout.
+
+use std::error::Error as StdError;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use futures::stream::{BoxStream, StreamExt, TryStreamExt};
+use futures::Stream;
+use object_store::local::LocalFileSystem;
+use object_store::path::Path;
+use object_store::{GetOptions, GetRange, ObjectStore, PutPayload, PutPayloadMut, WriteMultipart};
+use tokio::io::{AsyncReadExt, AsyncSeekExt};
+use wasmhub_oci::{Digest, DigestHasher, UploadId};
+
+use crate::{PartKey, StorageError, StorageLocation, WrittenPart};
+
+/// Bodies are written in parts of this size (S3's minimum part is 5 MiB): the most a single
+/// write holds in memory, times `MAX_PARTS_IN_FLIGHT`.
+const PART_SIZE: usize = 8 * 1024 * 1024;
+const MAX_PARTS_IN_FLIGHT: usize = 2;
+/// Read buffer for local files: large enough that a pull is not dominated by syscalls.
+const LOCAL_READ_CHUNK: usize = 256 * 1024;
+
+pub type BlobStream = BoxStream<'static, Result<Bytes, StorageError>>;
+
+/// Blobs and upload parts in object storage.
+#[derive(Clone)]
+pub struct BlobStore {
+    store: Arc<dyn ObjectStore>,
+    /// Set for the local directory backend, which is read with plain file I/O (larger reads
+    /// than `object_store`'s 8 KiB chunks).
+    local_root: Option<PathBuf>,
+}
+
+fn blob_path(digest: &Digest) -> Path {
+    let hex = digest.hex();
+    Path::from(format!("blobs/{}/{}/{}", digest.algorithm().as_str(), &hex[..2], hex))
+}
+
+impl BlobStore {
+    pub async fn open(location: &StorageLocation) -> Result<BlobStore, StorageError> {
+        match location {
+            StorageLocation::LocalDirectory(dir) => {
+                tokio::fs::create_dir_all(dir).await?;
+                let root = tokio::fs::canonicalize(dir).await?;
+                let store = LocalFileSystem::new_with_prefix(&root)?;
+                Ok(BlobStore { store: Arc::new(store), local_root: Some(root) })
+            }
+        }
+    }
+
+    pub async fn blob_exists(&self, digest: &Digest) -> Result<bool, StorageError> {
+        match self.store.head(&blob_path(digest)).await {
+            Ok(_) => Ok(true),
+            Err(object_store::Error::NotFound { .. }) => Ok(false),
+            Err(other) => Err(StorageError::Backend(other)),
+        }
+    }
+
+    /// Streams a blob, or the inclusive byte range `(first, last)` of it.
+    pub async fn read_blob(&self, digest: &Digest, range: Option<(u64, u64)>) -> Result<BlobStream, StorageError> {
+        let path = blob_path(digest);
+        if let Some(root) = &self.local_root {
+            return read_local(root.join(path.as_ref()), range).await;
+        }
+        let options = GetOptions {
+            range: range.map(|(first, last)| GetRange::Bounded(first..last + 1)),
+            ..GetOptions::default()
+        };
+        let result = self.store.get_opts(&path, options).await.map_err(StorageError::from_backend)?;
+        Ok(result.into_stream().map_err(StorageError::from_backend).boxed())
+    }
+
+    /// Writes a request body into a new part of `upload`, feeding every byte to `hasher` on
+    /// the way: each byte is hashed once and written once. Fails with `TooLarge` past `limit`
+    /// bytes. On any failure the part is abandoned and the hasher must be discarded.
+    pub async fn write_part<S, E>(
+        &self,
+        upload: UploadId,
+        mut hasher: DigestHasher,
+        body: S,
+        limit: Option<u64>,
+    ) -> Result<(WrittenPart, DigestHasher), StorageError>
+    where
+        S: Stream<Item = Result<Bytes, E>> + Send,
+        E: Into<Box<dyn StdError + Send + Sync>>,
+    {
+        let key = PartKey::new(upload);
+        let mut body = std::pin::pin!(body);
+        let mut size = 0u64;
+        // Small bodies (the common case for configs and small layers) become one plain PUT;
+        // a multipart upload starts only once a whole part has been buffered.
+        let mut first_part = PutPayloadMut::new();
+        let mut multipart: Option<WriteMultipart> = None;
+        let outcome: Result<(), StorageError> = async {
+            while let Some(chunk) = body.next().await {
+                let chunk = chunk.map_err(|e| StorageError::Body(e.into()))?;
+                size += chunk.len() as u64;
+                if let Some(limit) = limit.filter(|&limit| size > limit) {
+                    return Err(StorageError::TooLarge { limit });
+                }
+                hasher.update(&chunk);
+                match multipart.as_mut() {
+                    Some(writer) => {
+                        writer.wait_for_capacity(MAX_PARTS_IN_FLIGHT).await?;
+                        writer.put(chunk);
+                    }
+                    None => {
+                        first_part.push(chunk);
+                        if first_part.content_length() >= PART_SIZE {
+                            let upload = self.store.put_multipart(&key.path()).await?;
+                            let mut writer = WriteMultipart::new_with_chunk_size(upload, PART_SIZE);
+                            for piece in PutPayload::from(std::mem::take(&mut first_part)).iter() {
+                                writer.put(piece.clone());
+                            }
+                            multipart = Some(writer);
+                        }
+                    }
+                }
+            }
+            Ok(())
+        }
+        .await;
+        match (outcome, multipart) {
+            (Ok(()), Some(writer)) => {
+                writer.finish().await?;
+            }
+            (Ok(()), None) if size == 0 => {
+                // Nothing to keep: an empty chunk (e.g. the final `PUT` of a streamed upload)
+                // writes no object, and deleting its key later is a harmless no-op.
+            }
+            (Ok(()), None) => {
+                self.store.put(&key.path(), first_part.into()).await?;
+            }
+            (Err(error), writer) => {
+                if let Some(writer) = writer {
+                    if let Err(abort) = writer.abort().await {
+                        tracing::warn!(part = key.as_str(), %abort, "could not abort a failed part write");
+                    }
+                }
+                return Err(error);
+            }
+        }
+        Ok((WrittenPart { key, size }, hasher))
+    }
+
+    /// Makes the verified content of `parts` (in order) the blob `digest`, then removes the
+    /// parts. One part is renamed into place (no byte is written again); several are
+    /// concatenated. If the blob already exists the parts are simply dropped.
+    pub async fn commit_blob(&self, parts: &[PartKey], digest: &Digest) -> Result<(), StorageError> {
+        let target = blob_path(digest);
+        if self.blob_exists(digest).await? {
+            self.delete_parts(parts).await;
+            return Ok(());
+        }
+        match parts {
+            [] => {
+                self.store.put(&target, PutPayload::default()).await?;
+            }
+            [single] => {
+                self.store.rename(&single.path(), &target).await.map_err(StorageError::from_backend)?;
+            }
+            several => {
+                let upload = self.store.put_multipart(&target).await?;
+                let mut writer = WriteMultipart::new_with_chunk_size(upload, PART_SIZE);
+                for part in several {
+                    let mut stream =
+                        self.store.get(&part.path()).await.map_err(StorageError::from_backend)?.into_stream();
+                    while let Some(chunk) = stream.next().await {
+                        writer.wait_for_capacity(MAX_PARTS_IN_FLIGHT).await?;
+                        writer.put(chunk?);
+                    }
+                }
+                writer.finish().await?;
+                self.delete_parts(several).await;
+            }
+        }
+        Ok(())
+    }
+
+    /// Streams a written part back (to re-hash an upload with another algorithm).
+    pub async fn read_part(&self, part: &PartKey) -> Result<BlobStream, StorageError> {
+        let result = self.store.get(&part.path()).await.map_err(StorageError::from_backend)?;
+        Ok(result.into_stream().map_err(StorageError::from_backend).boxed())
+    }
+
+    /// Best-effort removal of parts: a leftover part is garbage, never visible, and the
+    /// collector removes it later.
+    pub async fn delete_parts(&self, parts: &[PartKey]) {
+        for part in parts {
+            if let Err(error) = self.store.delete(&part.path()).await {
+                if !matches!(error, object_store::Error::NotFound { .. }) {
+                    tracing::warn!(part = part.as_str(), %error, "could not delete an upload part");
+                }
+            }
+        }
+    }
+}
+
+async fn read_local(file: PathBuf, range: Option<(u64, u64)>) -> Result<BlobStream, StorageError> {
+    let mut handle = match tokio::fs::File::open(&file).await {
+        Ok(handle) => handle,
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+            return Err(StorageError::NotFound(file.display().to_string()))
+        }
+        Err(error) => return Err(error.into()),
+    };
+    let reader = match range {
+        Some((first, last)) => {
+            handle.seek(std::io::SeekFrom::Start(first)).await?;
+            handle.take(last - first + 1)
+        }
+        None => handle.take(u64::MAX),
+    };
+    let stream = tokio_util::io::ReaderStream::with_capacity(reader, LOCAL_READ_CHUNK);
+    Ok(stream.map_err(StorageError::Io).boxed())
+}
