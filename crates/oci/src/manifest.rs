@@ -170,9 +170,9 @@ impl Manifest {
                 return Err(ManifestError::MissingField(name, "layers"));
             }
         }
-        let media_type = body_type
-            .or_else(|| content_type.filter(|ct| ct.is(kind.media_type())).cloned())
-            .unwrap_or_else(|| MediaType::from_static(kind.media_type()));
+        // Without a mediaType field the kind's own type is served: the Content-Type's
+        // parameters (`; charset=utf-8`) are ignored, as the distribution spec asks.
+        let media_type = body_type.unwrap_or_else(|| MediaType::from_static(kind.media_type()));
         Ok(Manifest {
             kind,
             media_type,
@@ -266,6 +266,9 @@ mod tests {
     fn a_manifest_without_media_type_takes_it_from_the_header_or_its_shape() {
         let docker = Manifest::parse(image(None).as_bytes(), Some(&ct(media_type::DOCKER_MANIFEST))).unwrap();
         assert_eq!(docker.kind, ManifestKind::DockerManifest);
+        let with_params = format!("{}; charset=utf-8", media_type::OCI_MANIFEST);
+        let parsed = Manifest::parse(image(None).as_bytes(), Some(&ct(&with_params))).unwrap();
+        assert_eq!(parsed.media_type.as_str(), media_type::OCI_MANIFEST);
         let inferred = Manifest::parse(image(None).as_bytes(), Some(&ct("application/json"))).unwrap();
         assert_eq!(inferred.kind, ManifestKind::OciManifest);
         assert_eq!(inferred.media_type.as_str(), media_type::OCI_MANIFEST);

@@ -101,6 +101,8 @@ impl Registry {
         if deleted {
             tracing::info!(%repository, %reference, "manifest deleted");
             Ok(())
+        } else if !self.index.repository_exists(repository).await? {
+            Err(RegistryError::NameUnknown(repository.clone()))
         } else {
             Err(RegistryError::ManifestUnknown(reference.to_string()))
         }

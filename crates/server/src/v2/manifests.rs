@@ -20,10 +20,7 @@ pub async fn get(
 ) -> Result<Response, ApiError> {
     let manifest = registry.get_manifest(caller, name, reference).await?;
     let etag = format!("\"{}\"", manifest.digest);
-    let not_modified = headers
-        .get(header::IF_NONE_MATCH)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.split(',').any(|candidate| candidate.trim() == etag));
+    let not_modified = none_match(headers, &etag);
     let builder = Response::builder()
         .header(header::CONTENT_TYPE, manifest.media_type.as_str())
         .header("docker-content-digest", manifest.digest.to_string())
@@ -35,6 +32,18 @@ pub async fn get(
         builder.body(if head { Body::empty() } else { Body::from(manifest.content) })
     };
     Ok(response.expect("valid headers"))
+}
+
+/// Whether `If-None-Match` names `etag` or is `*`. RFC 9110 §13.1.2: this header uses the weak
+/// comparison, so `W/"<digest>"` matches too; the header may be repeated or hold a list.
+fn none_match(headers: &HeaderMap, etag: &str) -> bool {
+    headers
+        .get_all(header::IF_NONE_MATCH)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(','))
+        .map(str::trim)
+        .any(|candidate| candidate == "*" || candidate.strip_prefix("W/").unwrap_or(candidate) == etag)
 }
 
 pub async fn put(
