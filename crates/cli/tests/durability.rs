@@ -195,7 +195,10 @@ fn written_bytes(pid: u32) -> u64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn streamed_push_of_two_gib_keeps_memory_bounded_and_writes_each_byte_once() {
-    const SIZE: u64 = 2 * 1024 * 1024 * 1024;
+    // The S3 test server (moto) keeps objects in its own memory: 512 MiB is plenty there to
+    // show that the registry streams, and the write count only applies to local files.
+    let on_s3 = common::backends::uses_s3();
+    let size: u64 = if on_s3 { 512 * 1024 * 1024 } else { 2 * 1024 * 1024 * 1024 };
     const CHUNK: usize = 1024 * 1024;
     let server = WasmhubProcess::start();
     let base = format!("http://{}", server.host());
@@ -218,7 +221,7 @@ async fn streamed_push_of_two_gib_keeps_memory_bounded_and_writes_each_byte_once
     let hasher = std::sync::Arc::new(std::sync::Mutex::new(sha2::Sha256::new()));
     let body = {
         let hasher = hasher.clone();
-        futures::stream::iter(0..SIZE / CHUNK as u64).map(move |_| {
+        futures::stream::iter(0..size / CHUNK as u64).map(move |_| {
             hasher.lock().unwrap().update(&pattern);
             Ok::<_, std::io::Error>(pattern.clone())
         })
@@ -235,19 +238,25 @@ async fn streamed_push_of_two_gib_keeps_memory_bounded_and_writes_each_byte_once
     let written = written_bytes(server.pid()) - written_before;
     let growth_mib = (hwm.saturating_sub(rss_before)) as f64 / 1024.0;
     eprintln!(
-        "2 GiB streamed push: {:.1} s ({:.0} MB/s), RSS before {} KiB, peak {} KiB (growth {:.1} MiB), wrote {} bytes",
+        "{} MiB streamed push: {:.1} s ({:.0} MB/s), RSS before {} KiB, peak {} KiB (growth {:.1} MiB), wrote {} bytes",
+        size >> 20,
         elapsed.as_secs_f64(),
-        SIZE as f64 / elapsed.as_secs_f64() / 1e6,
+        size as f64 / elapsed.as_secs_f64() / 1e6,
         rss_before,
         hwm,
         growth_mib,
         written
     );
-    assert!(growth_mib < 64.0, "server RSS grew by {growth_mib:.1} MiB during a 2 GiB streamed push");
-    assert!(written >= SIZE, "the blob was written ({written} bytes)");
-    assert!(written < SIZE + SIZE / 50, "bytes were written more than once: {written} bytes for a {SIZE}-byte blob");
+    assert!(growth_mib < 64.0, "server RSS grew by {growth_mib:.1} MiB during a streamed push");
+    if !on_s3 {
+        assert!(written >= size, "the blob was written ({written} bytes)");
+        assert!(
+            written < size + size / 50,
+            "bytes were written more than once: {written} bytes for a {size}-byte blob"
+        );
+    }
 
     let head = client.head(format!("{base}/v2/big/blob/blobs/{digest}")).send().await.unwrap();
     assert_eq!(head.status(), 200);
-    assert_eq!(common::header(&head, "content-length"), SIZE.to_string());
+    assert_eq!(common::header(&head, "content-length"), size.to_string());
 }

@@ -5,8 +5,16 @@ use wasmhub_oci::{Digest, RepoName};
 
 use crate::{now_millis, Index, IndexError};
 
-/// Returns the id of `repository`, creating the row on first use.
+/// Returns the id of `repository`, creating the row on first use (one statement when the
+/// repository exists, which is almost always).
 pub(crate) async fn ensure_repository(conn: &mut AnyConnection, repository: &RepoName) -> Result<i64, IndexError> {
+    let existing = sqlx::query("SELECT id FROM repositories WHERE name = $1")
+        .bind(repository.as_str())
+        .fetch_optional(&mut *conn)
+        .await?;
+    if let Some(row) = existing {
+        return Ok(row.try_get("id")?);
+    }
     sqlx::query("INSERT INTO repositories (name, created_at) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING")
         .bind(repository.as_str())
         .bind(now_millis())

@@ -57,11 +57,21 @@ impl Index {
         let _guard = self.write_guard().await;
         let mut tx = self.pool.begin().await?;
         let repository_id = ensure_repository(&mut tx, manifest.repository).await?;
-        for blob in &manifest.blobs {
-            require_blob(&mut tx, repository_id, blob).await?;
+        let missing = async {
+            for blob in &manifest.blobs {
+                require_blob(&mut tx, repository_id, blob).await?;
+            }
+            for child in &manifest.children {
+                require_manifest(&mut tx, repository_id, child).await?;
+            }
+            Ok::<_, IndexError>(())
         }
-        for child in &manifest.children {
-            require_manifest(&mut tx, repository_id, child).await?;
+        .await;
+        if let Err(error) = missing {
+            // Roll back now rather than when the connection is next used: the transaction
+            // holds the repository row's lock.
+            tx.rollback().await?;
+            return Err(error);
         }
         let digest = manifest.digest.to_string();
         let now = now_millis();

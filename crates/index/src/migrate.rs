@@ -1,6 +1,6 @@
 //! Numbered schema migrations, embedded in the binary and applied in order at start-up and by
-//! `wasmhub migrate`. Each runs in its own transaction; on PostgreSQL an advisory lock keeps
-//! replicas that start together from applying the same migration twice.
+//! `wasmhub migrate`. Each runs in its own transaction; on PostgreSQL a session advisory lock
+//! keeps replicas that start together from applying the same migration twice.
 
 use sqlx::Row;
 
@@ -27,21 +27,31 @@ impl Index {
     /// Applies the migrations this database has not seen; returns how many were applied.
     pub async fn migrate(&self) -> Result<usize, IndexError> {
         let _guard = self.write_guard().await;
+        let mut conn = self.pool.acquire().await?;
+        if self.backend() == Backend::Postgres {
+            // Held for the whole run, creation of the bookkeeping table included: replicas
+            // starting together on an empty database would otherwise race on it.
+            sqlx::query("SELECT pg_advisory_lock($1)").bind(MIGRATION_LOCK).execute(&mut *conn).await?;
+        }
+        let outcome = self.apply_pending(&mut conn).await;
+        if self.backend() == Backend::Postgres {
+            sqlx::query("SELECT pg_advisory_unlock($1)").bind(MIGRATION_LOCK).execute(&mut *conn).await?;
+        }
+        outcome
+    }
+
+    async fn apply_pending(&self, conn: &mut sqlx::AnyConnection) -> Result<usize, IndexError> {
         sqlx::query(
             "CREATE TABLE IF NOT EXISTS wasmhub_migrations (
                 version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)",
         )
-        .execute(&self.pool)
+        .execute(&mut *conn)
         .await?;
         let mut applied = 0;
         for migration in MIGRATIONS {
-            let mut tx = self.pool.begin().await?;
-            if self.backend() == Backend::Postgres {
-                sqlx::query("SELECT pg_advisory_xact_lock($1)").bind(MIGRATION_LOCK).execute(&mut *tx).await?;
-            }
             let done: i64 = sqlx::query("SELECT COUNT(*) AS n FROM wasmhub_migrations WHERE version = $1")
                 .bind(migration.version)
-                .fetch_one(&mut *tx)
+                .fetch_one(&mut *conn)
                 .await?
                 .try_get("n")?;
             if done > 0 {
@@ -51,6 +61,7 @@ impl Index {
                 Backend::Sqlite => migration.sqlite,
                 Backend::Postgres => migration.postgres,
             };
+            let mut tx = sqlx::Connection::begin(&mut *conn).await?;
             sqlx::raw_sql(sql).execute(&mut *tx).await?;
             sqlx::query("INSERT INTO wasmhub_migrations (version, name, applied_at) VALUES ($1, $2, $3)")
                 .bind(migration.version)

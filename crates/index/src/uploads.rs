@@ -51,16 +51,23 @@ impl Index {
         else {
             return Ok(None);
         };
-        let parts = sqlx::query("SELECT part_key FROM upload_parts WHERE upload_id = $1 ORDER BY seq")
-            .bind(id.to_string())
-            .fetch_all(&self.pool)
-            .await?
-            .iter()
-            .map(|row| row.try_get("part_key"))
-            .collect::<Result<_, _>>()?;
+        let size = row.try_get::<i64, _>("size")? as u64;
+        // Parts are only ever recorded together with the bytes they add, so an empty session
+        // has none: no need to ask (the common case: the PUT right after the POST).
+        let parts = if size == 0 {
+            Vec::new()
+        } else {
+            sqlx::query("SELECT part_key FROM upload_parts WHERE upload_id = $1 ORDER BY seq")
+                .bind(id.to_string())
+                .fetch_all(&self.pool)
+                .await?
+                .iter()
+                .map(|row| row.try_get("part_key"))
+                .collect::<Result<_, _>>()?
+        };
         Ok(Some(UploadSession {
             repository: repository.clone(),
-            size: row.try_get::<i64, _>("size")? as u64,
+            size,
             hash_state: row.try_get("hash_state")?,
             parts,
             created_at: row.try_get("created_at")?,
@@ -89,6 +96,7 @@ impl Index {
                 .execute(&mut *tx)
                 .await?;
         if updated.rows_affected() != 1 {
+            tx.rollback().await?;
             return Ok(false);
         }
         sqlx::query(
@@ -139,6 +147,7 @@ impl Index {
             .execute(&mut *tx)
             .await?;
         if deleted.rows_affected() != 1 {
+            tx.rollback().await?;
             return Ok(false);
         }
         link_blob_in(&mut tx, repository, digest, size).await?;

@@ -7,8 +7,10 @@ use std::sync::Arc;
 use bytes::Bytes;
 use futures::stream::{BoxStream, StreamExt, TryStreamExt};
 use futures::Stream;
+use object_store::aws::AmazonS3Builder;
 use object_store::local::LocalFileSystem;
 use object_store::path::Path;
+use object_store::prefix::PrefixStore;
 use object_store::{GetOptions, GetRange, ObjectStore, PutPayload, PutPayloadMut, WriteMultipart};
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
 use wasmhub_oci::{Digest, DigestHasher, UploadId};
@@ -46,6 +48,17 @@ impl BlobStore {
                 let root = tokio::fs::canonicalize(dir).await?;
                 let store = LocalFileSystem::new_with_prefix(&root)?;
                 Ok(BlobStore { store: Arc::new(store), local_root: Some(root) })
+            }
+            StorageLocation::S3 { bucket, prefix } => {
+                let mut builder = AmazonS3Builder::from_env().with_bucket_name(bucket);
+                let endpoint = std::env::var("AWS_ENDPOINT_URL").or_else(|_| std::env::var("AWS_ENDPOINT"));
+                if endpoint.is_ok_and(|endpoint| endpoint.starts_with("http://")) {
+                    // A plain-HTTP endpoint is a deliberate choice (MinIO on a private network).
+                    builder = builder.with_allow_http(true);
+                }
+                let s3: Arc<dyn ObjectStore> = Arc::new(builder.build()?);
+                let store = if prefix.is_empty() { s3 } else { Arc::new(PrefixStore::new(s3, prefix.as_str())) };
+                Ok(BlobStore { store, local_root: None })
             }
         }
     }
@@ -158,24 +171,34 @@ impl BlobStore {
             [] => {
                 self.store.put(&target, PutPayload::default()).await?;
             }
-            [single] => {
-                self.store.rename(&single.path(), &target).await.map_err(StorageError::from_backend)?;
-            }
-            several => {
-                let upload = self.store.put_multipart(&target).await?;
-                let mut writer = WriteMultipart::new_with_chunk_size(upload, PART_SIZE);
-                for part in several {
-                    let mut stream =
-                        self.store.get(&part.path()).await.map_err(StorageError::from_backend)?.into_stream();
-                    while let Some(chunk) = stream.next().await {
-                        writer.wait_for_capacity(MAX_PARTS_IN_FLIGHT).await?;
-                        writer.put(chunk?);
-                    }
+            [single] => match self.store.rename(&single.path(), &target).await {
+                Ok(()) => {}
+                Err(object_store::Error::NotFound { path, .. }) => return Err(StorageError::NotFound(path)),
+                // S3 copies an object over 5 GiB only in parts: compose it instead.
+                Err(error) => {
+                    tracing::debug!(%error, "server-side rename failed; copying through the registry");
+                    self.compose(parts, &target).await?;
                 }
-                writer.finish().await?;
-                self.delete_parts(several).await;
+            },
+            several => self.compose(several, &target).await?,
+        }
+        Ok(())
+    }
+
+    /// Concatenates `parts` into `target`, streaming, in `PART_SIZE` pieces (so S3's 5 MiB
+    /// minimum part size holds however small the client's chunks were), then drops them.
+    async fn compose(&self, parts: &[PartKey], target: &Path) -> Result<(), StorageError> {
+        let upload = self.store.put_multipart(target).await?;
+        let mut writer = WriteMultipart::new_with_chunk_size(upload, PART_SIZE);
+        for part in parts {
+            let mut stream = self.store.get(&part.path()).await.map_err(StorageError::from_backend)?.into_stream();
+            while let Some(chunk) = stream.next().await {
+                writer.wait_for_capacity(MAX_PARTS_IN_FLIGHT).await?;
+                writer.put(chunk?);
             }
         }
+        writer.finish().await?;
+        self.delete_parts(parts).await;
         Ok(())
     }
 

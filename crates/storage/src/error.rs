@@ -8,7 +8,7 @@ pub enum StorageError {
     Body(Box<dyn StdError + Send + Sync>),
     #[error("request body is larger than the {limit}-byte limit")]
     TooLarge { limit: u64 },
-    #[error("storage URL {0:?} is not supported (use file://<dir>)")]
+    #[error("storage URL {0:?} is not supported (use file://<dir> or s3://<bucket>/<prefix>)")]
     UnsupportedUrl(String),
     #[error("invalid stored key {0:?}")]
     InvalidKey(String),

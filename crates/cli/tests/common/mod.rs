@@ -2,8 +2,7 @@
 //! for protocol tests) or as the real `wasmhub` binary (for clients, crashes and memory).
 //! Each server gets its own temporary data directory and database.
 //!
-//! `WASMHUB_TEST_DATABASE_URL` (e.g. a fresh PostgreSQL database) replaces the per-test
-//! SQLite file when set.
+//! `backends` says which database and storage they use (SQLite and a directory by default).
 
 #![allow(dead_code)]
 
@@ -20,17 +19,39 @@ pub const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
 pub const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
 pub const DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";
 pub const DOCKER_LIST: &str = "application/vnd.docker.distribution.manifest.list.v2+json";
+pub const DOCKER_CONFIG: &str = "application/vnd.docker.container.image.v1+json";
+pub const DOCKER_LAYER: &str = "application/vnd.docker.image.rootfs.diff.tar.gzip";
+pub const WASM_CONFIG: &str = "application/vnd.module.wasm.config.v1+json";
+pub const WASM_LAYER: &str = "application/vnd.module.wasm.content.layer.v1+wasm";
+/// The OCI 1.1 empty descriptor's media type; its content is `{}`.
+pub const OCI_EMPTY: &str = "application/vnd.oci.empty.v1+json";
+pub const EMPTY_JSON: &[u8] = b"{}";
 
 pub fn sha256(bytes: &[u8]) -> String {
     format!("sha256:{:x}", sha2::Sha256::digest(bytes))
 }
 
-fn database_url(dir: &Path) -> String {
-    std::env::var("WASMHUB_TEST_DATABASE_URL")
-        .ok()
-        .filter(|url| !url.is_empty())
-        .unwrap_or_else(|| format!("sqlite://{}/wasmhub.db", dir.display()))
+pub fn sha512(bytes: &[u8]) -> String {
+    format!("sha512:{:x}", sha2::Sha512::digest(bytes))
 }
+
+/// The descriptor a manifest uses to name `bytes` (sha256).
+pub fn descriptor(media_type: &str, bytes: &[u8]) -> serde_json::Value {
+    serde_json::json!({ "mediaType": media_type, "digest": sha256(bytes), "size": bytes.len() })
+}
+
+/// An OCI image manifest naming `config` and `layers` (already-built descriptors).
+pub fn oci_manifest(config: serde_json::Value, layers: &[serde_json::Value]) -> serde_json::Value {
+    serde_json::json!({ "schemaVersion": 2, "mediaType": OCI_MANIFEST, "config": config, "layers": layers })
+}
+
+pub async fn body(response: reqwest::Response) -> Vec<u8> {
+    response.bytes().await.expect("response body").to_vec()
+}
+
+pub mod backends;
+
+use backends::{database_url, storage_url};
 
 /// A registry served from this test process.
 pub struct TestServer {
@@ -43,10 +64,24 @@ pub struct TestServer {
 impl TestServer {
     pub async fn start() -> TestServer {
         let dir = tempfile::tempdir().expect("temp dir");
-        let storage = format!("file://{}/blobs", dir.path().display());
-        let registry = wasmhub::open_registry(&database_url(dir.path()), &storage, Default::default())
-            .await
-            .expect("registry opens");
+        let (database, storage) = (database_url(dir.path()), storage_url(dir.path()));
+        TestServer::start_with(dir, &database, &storage).await
+    }
+
+    /// Two servers sharing one PostgreSQL schema and one blob store (an S3 bucket when
+    /// `WASMHUB_TEST_STORAGE=s3`, else a directory), as replicas behind a load balancer.
+    pub async fn start_replicas() -> (TestServer, TestServer) {
+        let shared = tempfile::tempdir().expect("temp dir");
+        let database = backends::database_url_for(shared.path(), true);
+        let storage = backends::storage_url_for(shared.path(), backends::uses_s3());
+        let first = TestServer::start_with(tempfile::tempdir().unwrap(), &database, &storage).await;
+        // The shared directory, and with it the schema, goes when the second server does.
+        let second = TestServer::start_with(shared, &database, &storage).await;
+        (first, second)
+    }
+
+    async fn start_with(dir: TempDir, database: &str, storage: &str) -> TestServer {
+        let registry = wasmhub::open_registry(database, storage, Default::default()).await.expect("registry opens");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let base = format!("http://{}", listener.local_addr().unwrap());
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
@@ -117,6 +152,34 @@ impl TestServer {
         let digest = sha256(&manifest);
         (manifest, digest)
     }
+
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.client.get(self.url(path)).send().await.unwrap()
+    }
+
+    pub async fn head(&self, path: &str) -> reqwest::Response {
+        self.client.head(self.url(path)).send().await.unwrap()
+    }
+
+    pub async fn delete(&self, path: &str) -> reqwest::Response {
+        self.client.delete(self.url(path)).send().await.unwrap()
+    }
+
+    /// Serialises `manifest`, pushes it under `reference` and checks the 201; returns its
+    /// bytes and digest.
+    pub async fn push_manifest(
+        &self,
+        repo: &str,
+        reference: &str,
+        media_type: &str,
+        manifest: &serde_json::Value,
+    ) -> (Vec<u8>, String) {
+        let bytes = serde_json::to_vec(manifest).unwrap();
+        let response = self.put_manifest(repo, reference, media_type, &bytes).await;
+        assert_eq!(response.status(), 201, "pushing manifest {repo}:{reference}: {:?}", response.text().await);
+        let digest = sha256(&bytes);
+        (bytes, digest)
+    }
 }
 
 impl Drop for TestServer {
@@ -124,6 +187,7 @@ impl Drop for TestServer {
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
         }
+        backends::release(self._dir.path());
     }
 }
 
@@ -166,7 +230,7 @@ impl WasmhubProcess {
             .arg("--database-url")
             .arg(database_url(dir))
             .arg("--storage-url")
-            .arg(format!("file://{}/blobs", dir.display()))
+            .arg(storage_url(dir))
             .env("WASMHUB_AUTH", "none")
             .env("RUST_LOG", "info,sqlx=warn")
             .stdin(Stdio::null())
@@ -239,5 +303,8 @@ impl Drop for WasmhubProcess {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        if let Some(dir) = &self._owned_dir {
+            backends::release(dir.path());
+        }
     }
 }

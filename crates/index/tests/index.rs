@@ -1,0 +1,264 @@
+//! The index's behaviour, written once and run against both backends: SQLite (a temporary
+//! file) and PostgreSQL (a fresh schema in `WASMHUB_TEST_POSTGRES_URL`, default
+//! `postgres://postgres@127.0.0.1:5432/postgres`).
+
+use std::process::Command;
+
+use wasmhub_index::{Index, IndexError, NewManifest};
+use wasmhub_oci::{Digest, MediaType, Reference, RepoName, Tag, UploadId};
+
+struct Backend {
+    index: Index,
+    _dir: tempfile::TempDir,
+    schema: Option<String>,
+}
+
+fn admin_url() -> String {
+    std::env::var("WASMHUB_TEST_POSTGRES_URL")
+        .ok()
+        .filter(|url| !url.is_empty())
+        .unwrap_or_else(|| "postgres://postgres@127.0.0.1:5432/postgres".into())
+}
+
+fn psql(sql: &str) {
+    let output = Command::new("psql").args([admin_url().as_str(), "-v", "ON_ERROR_STOP=1", "-qc", sql]).output();
+    let output = output.expect("psql runs");
+    assert!(output.status.success(), "psql {sql}: {}", String::from_utf8_lossy(&output.stderr));
+}
+
+async fn sqlite() -> Backend {
+    let dir = tempfile::tempdir().unwrap();
+    let index = Index::connect(&format!("sqlite://{}/index.db", dir.path().display())).await.unwrap();
+    index.migrate().await.unwrap();
+    Backend { index, _dir: dir, schema: None }
+}
+
+async fn postgres() -> Backend {
+    let dir = tempfile::tempdir().unwrap();
+    let schema = format!("wasmhub_index_{}", uuid_like());
+    psql(&format!("CREATE SCHEMA {schema}"));
+    let index = Index::connect(&format!("{}?options[search_path]={schema}", admin_url())).await.unwrap();
+    index.migrate().await.unwrap();
+    Backend { index, _dir: dir, schema: Some(schema) }
+}
+
+impl Drop for Backend {
+    fn drop(&mut self) {
+        if let Some(schema) = &self.schema {
+            let _ = Command::new("psql")
+                .args([admin_url().as_str(), "-qc", &format!("DROP SCHEMA {schema} CASCADE")])
+                .output();
+        }
+    }
+}
+
+fn uuid_like() -> String {
+    UploadId::random().to_string().replace('-', "")
+}
+
+/// Each behaviour becomes `<name>::sqlite` and `<name>::postgres`.
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {$(
+        mod $name {
+            #[tokio::test]
+            async fn sqlite() {
+                let backend = super::sqlite().await;
+                super::$name(&backend.index).await;
+                backend.index.close().await;
+            }
+            #[tokio::test]
+            async fn postgres() {
+                let backend = super::postgres().await;
+                super::$name(&backend.index).await;
+                backend.index.close().await;
+            }
+        }
+    )*};
+}
+
+on_both_backends!(
+    migrations_are_idempotent,
+    blob_links_are_per_repository,
+    upload_sessions_advance_only_from_their_current_size,
+    completing_an_upload_makes_the_blob_visible_and_ends_the_session,
+    a_manifest_with_a_missing_reference_records_nothing,
+    manifests_resolve_by_tag_and_digest_and_tags_move,
+    tags_list_in_bytewise_order_with_pagination,
+    deleting_a_manifest_removes_its_tags_but_deleting_a_tag_keeps_the_manifest,
+    referrers_are_found_by_subject_and_filtered_by_artifact_type,
+    repositories_list_in_order_with_pagination,
+);
+
+fn name(s: &str) -> RepoName {
+    s.parse().unwrap()
+}
+
+fn digest_of(s: &str) -> Digest {
+    Digest::sha256_of(s.as_bytes())
+}
+
+fn manifest_type() -> MediaType {
+    MediaType::from_static("application/vnd.oci.image.manifest.v1+json")
+}
+
+async fn push_manifest(index: &Index, repo: &RepoName, content: &str, blobs: &[&Digest], tags: &[&Tag]) -> Digest {
+    let digest = digest_of(content);
+    let media_type = manifest_type();
+    index
+        .put_manifest(&NewManifest {
+            repository: repo,
+            digest: &digest,
+            media_type: &media_type,
+            artifact_type: None,
+            subject: None,
+            annotations_json: None,
+            content: content.as_bytes(),
+            blobs: blobs.to_vec(),
+            children: Vec::new(),
+            tags: tags.to_vec(),
+        })
+        .await
+        .unwrap();
+    digest
+}
+
+async fn migrations_are_idempotent(index: &Index) {
+    assert_eq!(index.migrate().await.unwrap(), 0, "a second run applies nothing");
+}
+
+async fn blob_links_are_per_repository(index: &Index) {
+    let (a, b, blob) = (name("ns/a"), name("ns/b"), digest_of("blob"));
+    index.link_blob(&a, &blob, 4).await.unwrap();
+    assert_eq!(index.repository_blob_size(&a, &blob).await.unwrap(), Some(4));
+    assert_eq!(index.repository_blob_size(&b, &blob).await.unwrap(), None);
+    assert_eq!(index.repositories_with_blob(&blob, 10).await.unwrap(), vec![a.clone()]);
+    assert!(index.unlink_blob(&a, &blob).await.unwrap());
+    assert!(!index.unlink_blob(&a, &blob).await.unwrap());
+    assert_eq!(index.repository_blob_size(&a, &blob).await.unwrap(), None);
+}
+
+async fn upload_sessions_advance_only_from_their_current_size(index: &Index) {
+    let (repo, id) = (name("ns/up"), UploadId::random());
+    index.create_upload(id, &repo, b"state0").await.unwrap();
+    assert!(index.upload(id, &name("ns/other")).await.unwrap().is_none(), "sessions belong to one repository");
+    assert!(index.append_upload_part(id, 0, "part-1", 10, b"state1").await.unwrap());
+    assert!(!index.append_upload_part(id, 0, "part-x", 10, b"stale").await.unwrap(), "a stale writer is refused");
+    assert!(index.append_upload_part(id, 10, "part-2", 5, b"state2").await.unwrap());
+    let session = index.upload(id, &repo).await.unwrap().unwrap();
+    assert_eq!((session.size, session.hash_state.as_slice()), (15, &b"state2"[..]));
+    assert_eq!(session.parts, vec!["part-1", "part-2"]);
+    assert_eq!(index.delete_upload(id).await.unwrap(), Some(vec!["part-1".to_owned(), "part-2".to_owned()]));
+    assert_eq!(index.delete_upload(id).await.unwrap(), None);
+}
+
+async fn completing_an_upload_makes_the_blob_visible_and_ends_the_session(index: &Index) {
+    let (repo, id, blob) = (name("ns/done"), UploadId::random(), digest_of("content"));
+    index.create_upload(id, &repo, b"s").await.unwrap();
+    assert!(index.complete_upload(id, &repo, &blob, 7).await.unwrap());
+    assert_eq!(index.repository_blob_size(&repo, &blob).await.unwrap(), Some(7));
+    assert!(index.upload(id, &repo).await.unwrap().is_none());
+    assert!(!index.complete_upload(id, &repo, &blob, 7).await.unwrap(), "a session completes once");
+}
+
+async fn a_manifest_with_a_missing_reference_records_nothing(index: &Index) {
+    let (repo, missing, tag) = (name("ns/missing"), digest_of("absent"), "v1".parse::<Tag>().unwrap());
+    let content = "manifest";
+    let digest = digest_of(content);
+    let media_type = manifest_type();
+    let error = index
+        .put_manifest(&NewManifest {
+            repository: &repo,
+            digest: &digest,
+            media_type: &media_type,
+            artifact_type: None,
+            subject: None,
+            annotations_json: None,
+            content: content.as_bytes(),
+            blobs: vec![&missing],
+            children: Vec::new(),
+            tags: vec![&tag],
+        })
+        .await
+        .unwrap_err();
+    assert!(matches!(error, IndexError::MissingReference(d) if d == missing));
+    assert!(!index.repository_exists(&repo).await.unwrap(), "the transaction left no repository behind");
+    assert!(index.manifest(&repo, &Reference::Tag(tag)).await.unwrap().is_none());
+}
+
+async fn manifests_resolve_by_tag_and_digest_and_tags_move(index: &Index) {
+    let (repo, blob, tag) = (name("ns/m"), digest_of("layer"), "latest".parse::<Tag>().unwrap());
+    index.link_blob(&repo, &blob, 5).await.unwrap();
+    let first = push_manifest(index, &repo, "first", &[&blob], &[&tag]).await;
+    let stored = index.manifest(&repo, &Reference::Tag(tag.clone())).await.unwrap().unwrap();
+    assert_eq!((stored.digest, stored.content), (first.clone(), b"first".to_vec()));
+    let second = push_manifest(index, &repo, "second", &[&blob], &[&tag]).await;
+    let moved = index.manifest(&repo, &Reference::Tag(tag)).await.unwrap().unwrap();
+    assert_eq!(moved.digest, second);
+    assert!(index.manifest(&repo, &Reference::Digest(first)).await.unwrap().is_some(), "the old manifest stays");
+}
+
+async fn tags_list_in_bytewise_order_with_pagination(index: &Index) {
+    let repo = name("ns/tags");
+    let names = ["b", "A", "a", "B", "1.0", "_x"];
+    for (i, tag) in names.iter().enumerate() {
+        push_manifest(index, &repo, &format!("m{i}"), &[], &[&tag.parse().unwrap()]).await;
+    }
+    let all: Vec<String> = index.tags(&repo, None, 100).await.unwrap().unwrap().iter().map(|t| t.to_string()).collect();
+    assert_eq!(all, ["1.0", "A", "B", "_x", "a", "b"]);
+    let page: Vec<String> =
+        index.tags(&repo, Some("B"), 2).await.unwrap().unwrap().iter().map(|t| t.to_string()).collect();
+    assert_eq!(page, ["_x", "a"]);
+    assert!(index.tags(&name("ns/none"), None, 10).await.unwrap().is_none());
+}
+
+async fn deleting_a_manifest_removes_its_tags_but_deleting_a_tag_keeps_the_manifest(index: &Index) {
+    let repo = name("ns/del");
+    let (v1, v2) = ("v1".parse::<Tag>().unwrap(), "v2".parse::<Tag>().unwrap());
+    let digest = push_manifest(index, &repo, "content", &[], &[&v1, &v2]).await;
+    assert!(index.delete_tag(&repo, &v1).await.unwrap());
+    assert!(index.manifest(&repo, &Reference::Digest(digest.clone())).await.unwrap().is_some());
+    assert!(index.delete_manifest(&repo, &digest).await.unwrap());
+    assert!(index.manifest(&repo, &Reference::Tag(v2)).await.unwrap().is_none(), "tags go with their manifest");
+    assert!(!index.delete_manifest(&repo, &digest).await.unwrap());
+}
+
+async fn referrers_are_found_by_subject_and_filtered_by_artifact_type(index: &Index) {
+    let repo = name("ns/refs");
+    let subject = push_manifest(index, &repo, "subject", &[], &[]).await;
+    let media_type = manifest_type();
+    let (sig, sbom) =
+        (MediaType::from_static("application/vnd.dev.sig"), MediaType::from_static("application/spdx+json"));
+    for (content, artifact_type) in [("signature", &sig), ("sbom", &sbom)] {
+        let digest = digest_of(content);
+        index
+            .put_manifest(&NewManifest {
+                repository: &repo,
+                digest: &digest,
+                media_type: &media_type,
+                artifact_type: Some(artifact_type),
+                subject: Some(&subject),
+                annotations_json: Some(r#"{"k":"v"}"#.into()),
+                content: content.as_bytes(),
+                blobs: Vec::new(),
+                children: Vec::new(),
+                tags: Vec::new(),
+            })
+            .await
+            .unwrap();
+    }
+    assert_eq!(index.referrers(&repo, &subject, None).await.unwrap().len(), 2);
+    let signatures = index.referrers(&repo, &subject, Some(&sig)).await.unwrap();
+    assert_eq!(signatures.len(), 1);
+    assert_eq!(signatures[0].digest, digest_of("signature"));
+    assert_eq!(signatures[0].annotations_json.as_deref(), Some(r#"{"k":"v"}"#));
+    assert!(index.referrers(&name("ns/elsewhere"), &subject, None).await.unwrap().is_empty());
+}
+
+async fn repositories_list_in_order_with_pagination(index: &Index) {
+    for repo in ["zeta/x", "alpha/y", "alpha/x", "mid"] {
+        index.link_blob(&name(repo), &digest_of("b"), 1).await.unwrap();
+    }
+    let names = |list: Vec<RepoName>| list.iter().map(|n| n.to_string()).collect::<Vec<_>>();
+    assert_eq!(names(index.repositories(None, 10).await.unwrap()), ["alpha/x", "alpha/y", "mid", "zeta/x"]);
+    assert_eq!(names(index.repositories(Some("alpha/y"), 1).await.unwrap()), ["mid"]);
+}
