@@ -21,6 +21,6 @@ ENV WASMHUB_LISTEN=0.0.0.0:5000 \
     WASMHUB_STORAGE_URL=file:///data/blobs
 VOLUME /data
 EXPOSE 5000
-HEALTHCHECK --interval=10s --timeout=3s CMD ["/bin/sh", "-c", "exec 3<>/dev/tcp/127.0.0.1/5000 && printf 'GET /readyz HTTP/1.0\\r\\n\\r\\n' >&3 && grep -q ' 200 ' <&3"]
+HEALTHCHECK --interval=10s --timeout=3s CMD ["/bin/bash", "-c", "exec 3<>/dev/tcp/127.0.0.1/5000 && printf 'GET /readyz HTTP/1.0\\r\\n\\r\\n' >&3 && grep -q ' 200 ' <&3"]
 ENTRYPOINT ["wasmhub"]
 CMD ["serve"]

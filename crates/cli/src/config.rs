@@ -19,6 +19,108 @@ pub enum Command {
     Serve(ServeArgs),
     /// Apply pending database migrations, then exit.
     Migrate(DatabaseArgs),
+    /// Rebuild the Wasm facts of every stored manifest (safe while the registry serves).
+    Reindex(ReindexArgs),
+    /// Manage users.
+    #[command(subcommand)]
+    User(UserCommand),
+    /// Manage organisations and their members.
+    #[command(subcommand)]
+    Org(OrgCommand),
+    /// Manage personal access tokens.
+    #[command(subcommand)]
+    Token(TokenCommand),
+    /// Make a repository public or private.
+    Visibility {
+        #[command(flatten)]
+        database: DatabaseArgs,
+        repository: String,
+        #[arg(value_parser = ["public", "private"])]
+        visibility: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Create a user (the password is read from stdin, or --password).
+    Add {
+        #[command(flatten)]
+        database: DatabaseArgs,
+        name: String,
+        #[arg(long)]
+        password: Option<String>,
+        /// Make the user an administrator.
+        #[arg(long)]
+        admin: bool,
+    },
+    /// Set a user's password (read from stdin, or --password).
+    Passwd {
+        #[command(flatten)]
+        database: DatabaseArgs,
+        name: String,
+        #[arg(long)]
+        password: Option<String>,
+    },
+    /// Disable (or with --enable, re-enable) a user.
+    Disable {
+        #[command(flatten)]
+        database: DatabaseArgs,
+        name: String,
+        #[arg(long)]
+        enable: bool,
+    },
+    /// List users.
+    List {
+        #[command(flatten)]
+        database: DatabaseArgs,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum OrgCommand {
+    /// Create an organisation owned by an existing user.
+    Add {
+        #[command(flatten)]
+        database: DatabaseArgs,
+        name: String,
+        #[arg(long)]
+        owner: String,
+    },
+    /// Set a member's role (owner, maintainer, reader), or remove them with --remove.
+    Member {
+        #[command(flatten)]
+        database: DatabaseArgs,
+        org: String,
+        user: String,
+        #[arg(long, value_parser = ["owner", "maintainer", "reader"], required_unless_present = "remove")]
+        role: Option<String>,
+        #[arg(long)]
+        remove: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Create a personal access token for a user; printed once.
+    Create {
+        #[command(flatten)]
+        database: DatabaseArgs,
+        user: String,
+        #[arg(long, default_value = "cli")]
+        name: String,
+        /// Comma-separated: pull, push, admin.
+        #[arg(long, default_value = "pull,push")]
+        scopes: String,
+        /// Days until the token expires (never, if unset).
+        #[arg(long)]
+        expires_in_days: Option<u32>,
+    },
+    /// Revoke a token by its id.
+    Revoke {
+        #[command(flatten)]
+        database: DatabaseArgs,
+        id: String,
+    },
 }
 
 #[derive(Debug, Clone, Args)]
@@ -26,6 +128,16 @@ pub struct DatabaseArgs {
     /// Index database: sqlite://<file> (embedded default) or postgres://user@host/db.
     #[arg(long, env = "WASMHUB_DATABASE_URL", default_value = "sqlite://./data/wasmhub.db")]
     pub database_url: String,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ReindexArgs {
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+
+    /// Blob storage the manifests' configs and modules are read from.
+    #[arg(long, env = "WASMHUB_STORAGE_URL", default_value = "file://./data/blobs")]
+    pub storage_url: String,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -52,9 +164,21 @@ pub struct ServeArgs {
     #[arg(long, env = "WASMHUB_PUBLIC_URL")]
     pub public_url: Option<String>,
 
-    /// `on` (default) or `none`. Accounts are not implemented yet: both run open.
+    /// `on` (default): accounts and access control; `none`: fully open (a local sandbox).
     #[arg(long, env = "WASMHUB_AUTH", value_enum, default_value = "on")]
     pub auth: AuthMode,
+
+    /// Whether callers without credentials may pull public repositories.
+    #[arg(long, env = "WASMHUB_ANONYMOUS_PULL", default_value_t = true, action = clap::ArgAction::Set)]
+    pub anonymous_pull: bool,
+
+    /// Name of the administrator created on first start with an empty database.
+    #[arg(long, env = "WASMHUB_ADMIN_USER", default_value = "admin")]
+    pub admin_user: String,
+
+    /// That administrator's password; generated and logged once when unset.
+    #[arg(long, env = "WASMHUB_ADMIN_PASSWORD", hide_env_values = true)]
+    pub admin_password: Option<String>,
 
     /// Largest manifest accepted, in bytes.
     #[arg(long, env = "WASMHUB_MAX_MANIFEST_BYTES", default_value_t = wasmhub_registry::Limits::default().max_manifest_bytes)]
@@ -63,6 +187,11 @@ pub struct ServeArgs {
     /// Largest blob accepted, in bytes.
     #[arg(long, env = "WASMHUB_MAX_BLOB_BYTES", default_value_t = wasmhub_registry::Limits::default().max_blob_bytes)]
     pub max_blob_bytes: u64,
+
+    /// Refuse Wasm artifacts whose config or module cannot be read (MANIFEST_INVALID) instead
+    /// of indexing them as unrecognised.
+    #[arg(long, env = "WASMHUB_STRICT_WASM")]
+    pub strict_wasm: bool,
 
     /// Seconds in-flight requests get to finish after SIGTERM/SIGINT.
     #[arg(long, env = "WASMHUB_SHUTDOWN_GRACE_SECONDS", default_value_t = 30)]
@@ -74,6 +203,7 @@ impl ServeArgs {
         wasmhub_registry::Limits {
             max_manifest_bytes: self.max_manifest_bytes,
             max_blob_bytes: self.max_blob_bytes,
+            strict_wasm: self.strict_wasm,
             ..wasmhub_registry::Limits::default()
         }
     }

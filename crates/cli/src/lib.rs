@@ -6,7 +6,9 @@ use wasmhub_index::Index;
 use wasmhub_registry::{Limits, Registry};
 use wasmhub_storage::{BlobStore, StorageLocation};
 
+pub mod admin;
 pub mod config;
+pub mod reindex;
 
 /// Opens the index (applying pending migrations) and the blob store.
 pub async fn open_registry(database_url: &str, storage_url: &str, limits: Limits) -> anyhow::Result<Registry> {

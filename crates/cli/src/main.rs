@@ -5,7 +5,8 @@ use clap::Parser;
 use tokio::net::TcpListener;
 use tracing_subscriber::EnvFilter;
 use wasmhub::config::{AuthMode, Cli, Command, ServeArgs};
-use wasmhub_server::AppState;
+use wasmhub_registry::AccessPolicy;
+use wasmhub_server::{AppState, AuthSettings};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -22,21 +23,36 @@ async fn main() -> anyhow::Result<()> {
             tracing::info!("database is up to date");
             Ok(())
         }
+        Command::Reindex(args) => wasmhub::reindex::run(args).await,
+        Command::User(command) => wasmhub::admin::user(command).await,
+        Command::Org(command) => wasmhub::admin::org(command).await,
+        Command::Token(command) => wasmhub::admin::token(command).await,
+        Command::Visibility { database, repository, visibility } => {
+            wasmhub::admin::visibility(&database.database_url, &repository, &visibility).await
+        }
     }
 }
 
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let registry = wasmhub::open_registry(&args.database.database_url, &args.storage_url, args.limits()).await?;
-    if args.auth == AuthMode::None {
+    let registry = if args.auth == AuthMode::None {
         tracing::warn!("WASMHUB_AUTH=none: the registry is fully open; anyone who can reach it can push and delete");
+        registry.with_policy(AccessPolicy::OPEN)
     } else {
-        tracing::warn!("accounts and access control are not implemented yet: the registry runs open");
-    }
+        if let Some(password) =
+            registry.bootstrap_admin(&args.admin_user, args.admin_password.as_deref().filter(|p| !p.is_empty())).await?
+        {
+            tracing::warn!(user = %args.admin_user, %password, "created the first administrator; this password is shown only once");
+        }
+        registry.with_policy(AccessPolicy { enforce: true, anonymous_pull: args.anonymous_pull })
+    };
     let listener = TcpListener::bind(args.listen).await.with_context(|| format!("binding {}", args.listen))?;
     let address = listener.local_addr()?;
     tracing::info!(%address, database = %wasmhub::redact(&args.database.database_url), storage = %args.storage_url, "listening");
     let index = registry.index().clone();
-    wasmhub_server::serve(listener, AppState { registry }, shutdown_signal(), args.shutdown_grace()).await?;
+    let settings = AuthSettings { public_url: args.public_url.clone(), ..AuthSettings::default() };
+    let state = AppState::new(registry, settings).await?;
+    wasmhub_server::serve(listener, state, shutdown_signal(), args.shutdown_grace()).await?;
     index.close().await;
     tracing::info!("stopped");
     Ok(())

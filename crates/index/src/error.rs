@@ -4,6 +4,8 @@ use wasmhub_oci::Digest;
 pub enum IndexError {
     #[error("database URL {0:?} is not supported (use sqlite://<file> or postgres://...)")]
     UnsupportedUrl(String),
+    #[error("the name {0:?} is already taken by a user or organisation")]
+    NameTaken(String),
     #[error("manifest references {0}, which is not in the repository")]
     MissingReference(Digest),
     #[error("the index holds a value it cannot read back: {0}")]

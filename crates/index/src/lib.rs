@@ -7,19 +7,29 @@
 //! must be all-or-nothing (a manifest with its references and tags; finishing an upload) is one
 //! transaction, so a crash never leaves half of it visible.
 
+mod accounts;
 mod blobs;
+mod catalog;
 mod connection;
 mod discovery;
 mod error;
 mod manifests;
 mod migrate;
+mod search;
+mod tokens;
 mod uploads;
+mod wasm;
 
+pub use accounts::{Role, User};
+pub use catalog::{RepositorySummary, TagDetails, TagSummary};
 pub use connection::{Backend, Index};
 pub use discovery::Referrer;
 pub use error::IndexError;
 pub use manifests::{NewManifest, StoredManifest};
+pub use search::{query_words, text_words, Facets, SearchHit, SearchQuery, SearchResults, SearchSort, Visibility};
+pub use tokens::StoredToken;
 pub use uploads::UploadSession;
+pub use wasm::{AbiRow, ExportRow, ImportRow, ManifestCursor, ManifestRef, WasmOutcome, WasmRecord};
 
 pub(crate) fn now_millis() -> i64 {
     std::time::SystemTime::now()

@@ -4,7 +4,8 @@ use sqlx::{AnyConnection, Row};
 use wasmhub_oci::{Digest, MediaType, Reference, RepoName, Tag};
 
 use crate::blobs::ensure_repository;
-use crate::{now_millis, Index, IndexError};
+use crate::wasm::write_wasm;
+use crate::{now_millis, Index, IndexError, WasmRecord};
 
 /// A checked manifest, ready to be recorded.
 #[derive(Debug, Clone)]
@@ -23,6 +24,9 @@ pub struct NewManifest<'a> {
     pub children: Vec<&'a Digest>,
     /// Tags to point at this manifest.
     pub tags: Vec<&'a Tag>,
+    /// The manifest's Wasm facts (None when it is not Wasm), written in the same transaction
+    /// so that search is consistent the moment the push returns.
+    pub wasm: Option<WasmRecord>,
 }
 
 #[derive(Debug, Clone)]
@@ -113,6 +117,9 @@ impl Index {
             .bind(child.to_string())
             .execute(&mut *tx)
             .await?;
+        }
+        if manifest.wasm.is_some() {
+            write_wasm(&mut tx, repository_id, &digest, manifest.wasm.as_ref()).await?;
         }
         for tag in &manifest.tags {
             sqlx::query(

@@ -13,12 +13,26 @@ struct Migration {
     postgres: &'static str,
 }
 
-const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "registry",
-    sqlite: include_str!("../../../migrations/sqlite/0001_registry.sql"),
-    postgres: include_str!("../../../migrations/postgres/0001_registry.sql"),
-}];
+const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "registry",
+        sqlite: include_str!("../../../migrations/sqlite/0001_registry.sql"),
+        postgres: include_str!("../../../migrations/postgres/0001_registry.sql"),
+    },
+    Migration {
+        version: 2,
+        name: "wasm",
+        sqlite: include_str!("../../../migrations/sqlite/0002_wasm.sql"),
+        postgres: include_str!("../../../migrations/postgres/0002_wasm.sql"),
+    },
+    Migration {
+        version: 3,
+        name: "accounts",
+        sqlite: include_str!("../../../migrations/sqlite/0003_accounts.sql"),
+        postgres: include_str!("../../../migrations/postgres/0003_accounts.sql"),
+    },
+];
 
 /// Arbitrary constant naming wasmhub's migration lock among PostgreSQL advisory locks.
 const MIGRATION_LOCK: i64 = 0x0077_6173_6d68_7562; // "wasmhub" in ASCII

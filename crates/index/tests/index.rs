@@ -116,6 +116,7 @@ async fn push_manifest(index: &Index, repo: &RepoName, content: &str, blobs: &[&
             blobs: blobs.to_vec(),
             children: Vec::new(),
             tags: tags.to_vec(),
+            wasm: None,
         })
         .await
         .unwrap();
@@ -177,6 +178,7 @@ async fn a_manifest_with_a_missing_reference_records_nothing(index: &Index) {
             blobs: vec![&missing],
             children: Vec::new(),
             tags: vec![&tag],
+            wasm: None,
         })
         .await
         .unwrap_err();
@@ -242,6 +244,7 @@ async fn referrers_are_found_by_subject_and_filtered_by_artifact_type(index: &In
                 blobs: Vec::new(),
                 children: Vec::new(),
                 tags: Vec::new(),
+                wasm: None,
             })
             .await
             .unwrap();

@@ -18,6 +18,6 @@ pub use error::ErrorCode;
 pub use hasher::DigestHasher;
 pub use manifest::{Descriptor, Manifest, ManifestError, ManifestKind, MAX_MANIFEST_BYTES};
 pub use media_type::{MediaType, MediaTypeError};
-pub use name::{NameError, Reference, RepoName, Tag};
+pub use name::{NameError, Namespace, Reference, RepoName, Tag};
 pub use range::{ByteRange, ContentRange, RangeError};
 pub use upload::UploadId;

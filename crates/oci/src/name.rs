@@ -28,6 +28,8 @@ pub enum NameError {
     InvalidName(String),
     #[error("repository name is longer than {MAX_NAME_LEN} characters")]
     NameTooLong,
+    #[error("{0:?} is not a valid user or organisation name (lower-case letters, digits, and . _ - between them; at most 64)")]
+    InvalidNamespace(String),
     #[error("tag {0:?} does not match [a-zA-Z0-9_][a-zA-Z0-9._-]{{0,127}}")]
     InvalidTag(String),
     #[error("reference {0:?} is neither a tag nor a digest: {1}")]
@@ -97,6 +99,41 @@ impl fmt::Display for RepoName {
 }
 
 impl Serialize for RepoName {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.0)
+    }
+}
+
+/// A namespace: a user or organisation name, which is the first component of the names of the
+/// repositories it owns. One repository-name component, at most 64 characters.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Namespace(String);
+
+impl Namespace {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl FromStr for Namespace {
+    type Err = NameError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        if s.len() <= 64 && is_valid_component(s) {
+            Ok(Namespace(s.to_owned()))
+        } else {
+            Err(NameError::InvalidNamespace(s.to_owned()))
+        }
+    }
+}
+
+impl fmt::Display for Namespace {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl Serialize for Namespace {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         serializer.serialize_str(&self.0)
     }

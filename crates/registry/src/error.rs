@@ -24,6 +24,9 @@ pub enum RegistryError {
     ManifestBlobUnknown(Digest),
     #[error("{0}")]
     ManifestInvalid(String),
+    /// Strict validation: the manifest says Wasm, but its config or module cannot be read.
+    #[error("the manifest is a Wasm artifact that cannot be read: {0}")]
+    WasmInvalid(String),
     #[error("manifest {0} is not in the repository")]
     ManifestUnknown(String),
     #[error("repository {0} is not known to the registry")]
@@ -32,12 +35,24 @@ pub enum RegistryError {
     TooLarge(String),
     #[error("{0}")]
     PaginationInvalid(String),
+    #[error("authentication required to {} {}", action.as_str(), repository.as_ref().map(|r| r.as_str()).unwrap_or("the registry"))]
+    Unauthorized { repository: Option<RepoName>, action: crate::Action },
     #[error("{0}")]
     Denied(String),
     #[error("{0}")]
     Unsupported(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("{0}")]
+    InvalidInput(String),
+    #[error("too many failed sign-ins; try again in {retry_after_seconds} s")]
+    TooManyAttempts { retry_after_seconds: u64 },
     #[error("the client's request body failed: {0}")]
     Body(String),
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("{0}")]
+    Internal(String),
     #[error(transparent)]
     Storage(StorageError),
     #[error(transparent)]
@@ -57,14 +72,18 @@ impl RegistryError {
             RegistryError::UploadInvalid(_) | RegistryError::Body(_) => ErrorCode::BlobUploadInvalid,
             RegistryError::SizeInvalid(_) => ErrorCode::SizeInvalid,
             RegistryError::ManifestBlobUnknown(_) => ErrorCode::ManifestBlobUnknown,
-            RegistryError::ManifestInvalid(_) => ErrorCode::ManifestInvalid,
+            RegistryError::ManifestInvalid(_) | RegistryError::WasmInvalid(_) => ErrorCode::ManifestInvalid,
             RegistryError::ManifestUnknown(_) => ErrorCode::ManifestUnknown,
             RegistryError::NameUnknown(_) => ErrorCode::NameUnknown,
             RegistryError::TooLarge(_) => ErrorCode::TooLarge,
             RegistryError::PaginationInvalid(_) => ErrorCode::PaginationNumberInvalid,
+            RegistryError::Unauthorized { .. } => ErrorCode::Unauthorized,
             RegistryError::Denied(_) => ErrorCode::Denied,
             RegistryError::Unsupported(_) => ErrorCode::Unsupported,
-            RegistryError::Storage(_) | RegistryError::Index(_) => return None,
+            RegistryError::Conflict(_) | RegistryError::InvalidInput(_) => ErrorCode::Denied,
+            RegistryError::TooManyAttempts { .. } => ErrorCode::TooManyRequests,
+            RegistryError::BadRequest(_) => ErrorCode::Unsupported,
+            RegistryError::Storage(_) | RegistryError::Index(_) | RegistryError::Internal(_) => return None,
         })
     }
 }
@@ -85,6 +104,7 @@ impl From<IndexError> for RegistryError {
     fn from(error: IndexError) -> Self {
         match error {
             IndexError::MissingReference(digest) => RegistryError::ManifestBlobUnknown(digest),
+            IndexError::NameTaken(name) => RegistryError::Conflict(format!("the name {name:?} is already taken")),
             other => RegistryError::Index(other),
         }
     }

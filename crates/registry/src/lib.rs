@@ -6,24 +6,32 @@
 //! directly; the server only translates HTTP to and from them.
 
 mod access;
+mod accounts;
 mod blobs;
 mod discovery;
 mod error;
 mod manifests;
+mod reindex;
+mod search;
 mod uploads;
+mod wasm_index;
+mod wasm_record;
 
 use wasmhub_index::Index;
 use wasmhub_storage::BlobStore;
 
-pub use access::{Action, Caller};
+pub use access::{AccessPolicy, Action, Caller, Limit, Principal};
 pub use blobs::BlobRead;
 pub use discovery::{Page, Referrers};
 pub use error::RegistryError;
 pub use manifests::PushedManifest;
+pub use reindex::ReindexSummary;
+pub use search::ModuleContent;
 pub use uploads::{MountOutcome, UploadStatus};
 pub use wasmhub_index as index;
 pub use wasmhub_oci as oci;
 pub use wasmhub_storage as storage;
+pub use wasmhub_wasm as wasm;
 
 /// Explicit bounds on what one request may make the registry do.
 #[derive(Debug, Clone)]
@@ -34,6 +42,14 @@ pub struct Limits {
     pub max_blob_bytes: u64,
     /// Most entries one page of a listing returns, whatever `n` asks for.
     pub max_page_size: u32,
+    /// Bounds on the blobs read to index a Wasm artifact.
+    pub wasm: wasmhub_wasm::Limits,
+    /// Refuse (`MANIFEST_INVALID`) Wasm artifacts whose config or module cannot be read,
+    /// instead of indexing them as unrecognised (`--strict-wasm`).
+    pub strict_wasm: bool,
+    /// An ordinary container image might be an Istio compat image without its annotation;
+    /// its last layer is opened only when it is at most this large.
+    pub max_candidate_layer_bytes: u64,
 }
 
 impl Default for Limits {
@@ -42,6 +58,9 @@ impl Default for Limits {
             max_manifest_bytes: wasmhub_oci::MAX_MANIFEST_BYTES,
             max_blob_bytes: 64 * 1024 * 1024 * 1024,
             max_page_size: 10_000,
+            wasm: wasmhub_wasm::Limits::default(),
+            strict_wasm: false,
+            max_candidate_layer_bytes: 16 * 1024 * 1024,
         }
     }
 }
@@ -52,11 +71,22 @@ pub struct Registry {
     index: Index,
     storage: BlobStore,
     limits: Limits,
+    policy: AccessPolicy,
 }
 
 impl Registry {
     pub fn new(index: Index, storage: BlobStore, limits: Limits) -> Registry {
-        Registry { index, storage, limits }
+        Registry { index, storage, limits, policy: AccessPolicy::OPEN }
+    }
+
+    /// Sets who may do what (the registry starts open, as tests and `WASMHUB_AUTH=none` want).
+    pub fn with_policy(mut self, policy: AccessPolicy) -> Registry {
+        self.policy = policy;
+        self
+    }
+
+    pub fn policy(&self) -> AccessPolicy {
+        self.policy
     }
 
     pub fn limits(&self) -> &Limits {

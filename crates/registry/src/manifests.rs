@@ -51,6 +51,8 @@ impl Registry {
             .transpose()
             .map_err(|e| RegistryError::ManifestInvalid(e.to_string()))?;
         let subject = manifest.subject.as_ref().map(|subject| subject.digest.clone());
+        let wasm = self.wasm_facts(repository, &manifest, self.limits.strict_wasm).await?;
+        let wasm_outcome = wasm.as_ref().map(|w| w.outcome.as_str());
         self.index
             .put_manifest(&NewManifest {
                 repository,
@@ -63,9 +65,10 @@ impl Registry {
                 blobs: manifest.required_blobs().map(|d| &d.digest).collect(),
                 children: manifest.manifests.iter().map(|d| &d.digest).collect(),
                 tags,
+                wasm,
             })
             .await?;
-        tracing::info!(%repository, %digest, media_type = %manifest.media_type, "manifest pushed");
+        tracing::info!(%repository, %digest, media_type = %manifest.media_type, wasm = wasm_outcome, "manifest pushed");
         Ok(PushedManifest { digest, subject })
     }
 

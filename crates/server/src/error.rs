@@ -52,6 +52,11 @@ impl ApiError {
         }))
     }
 
+    /// An error of the JSON API that has no distribution-spec code.
+    pub fn api(status: StatusCode, code: &'static str, message: impl Into<String>) -> ApiError {
+        ApiError(Box::new(Inner { status, code, message: message.into(), detail: None, headers: HeaderMap::new() }))
+    }
+
     pub fn with_detail(mut self, detail: serde_json::Value) -> ApiError {
         self.0.detail = Some(detail);
         self
@@ -104,6 +109,15 @@ impl ApiError {
 
 impl From<RegistryError> for ApiError {
     fn from(error: RegistryError) -> ApiError {
+        match &error {
+            RegistryError::Conflict(message) => {
+                return ApiError::api(StatusCode::CONFLICT, "CONFLICT", message.clone())
+            }
+            RegistryError::InvalidInput(message) => {
+                return ApiError::api(StatusCode::BAD_REQUEST, "INVALID_INPUT", message.clone())
+            }
+            _ => {}
+        }
         let Some(code) = error.code() else {
             tracing::error!(%error, "request failed on the server side");
             return ApiError(Box::new(Inner {

@@ -3,8 +3,12 @@
 //! typed inputs, call one `Registry` workflow, and shape the response; failures become the
 //! spec's error body in one place (`error`).
 
+mod accounts_api;
+mod api;
+mod auth;
 mod error;
 mod route;
+mod token;
 mod v2;
 
 use std::future::Future;
@@ -12,18 +16,30 @@ use std::time::Duration;
 
 use axum::http::{HeaderValue, Request};
 use axum::routing::{any, get};
+use axum::serve::ListenerExt;
 use axum::Router;
 use tokio::net::TcpListener;
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
 use wasmhub_registry::Registry;
 
+pub use auth::AuthSettings;
 pub use error::ApiError;
 
 /// What every handler can reach.
 #[derive(Clone)]
 pub struct AppState {
     pub registry: Registry,
+    pub auth: std::sync::Arc<auth::AuthContext>,
+}
+
+impl AppState {
+    /// Loads what requests need besides the registry (the token signing key, shared by all
+    /// replicas through the index).
+    pub async fn new(registry: Registry, settings: AuthSettings) -> Result<AppState, wasmhub_registry::RegistryError> {
+        let auth = auth::AuthContext::load(&registry, settings).await?;
+        Ok(AppState { registry, auth: std::sync::Arc::new(auth) })
+    }
 }
 
 /// The whole HTTP application.
@@ -38,6 +54,9 @@ pub fn app(state: AppState) -> Router {
         ));
     Router::new()
         .merge(v2)
+        .merge(api::router())
+        .route("/token", get(token::issue))
+        .merge(accounts_api::router())
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(ready))
         .layer(
@@ -68,7 +87,15 @@ pub async fn serve(
         shutdown.await;
         let _ = drained_tx.send(());
     };
-    let server = axum::serve(listener, app(state)).with_graceful_shutdown(signal);
+    // Responses are written as headers then body: without TCP_NODELAY, Nagle's algorithm
+    // holds the body back until the client's delayed ACK (about 40 ms per small blob GET).
+    let listener = listener.tap_io(|tcp| {
+        if let Err(error) = tcp.set_nodelay(true) {
+            tracing::debug!(%error, "cannot set TCP_NODELAY");
+        }
+    });
+    let service = app(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
+    let server = axum::serve(listener, service).with_graceful_shutdown(signal);
     let mut server = tokio::spawn(async move { server.await });
     tokio::select! {
         finished = &mut server => return finished.map_err(std::io::Error::other)?,

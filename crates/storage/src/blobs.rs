@@ -85,6 +85,22 @@ impl BlobStore {
         Ok(result.into_stream().map_err(StorageError::from_backend).boxed())
     }
 
+    /// Reads a whole blob into memory, refusing (with `TooLarge`) one over `limit` bytes. For
+    /// the small blobs the registry itself inspects (configs, Wasm modules, compat layers):
+    /// the limit is checked as bytes arrive, so an oversized blob is never held whole.
+    pub async fn read_blob_bytes(&self, digest: &Digest, limit: u64) -> Result<Bytes, StorageError> {
+        let mut stream = self.read_blob(digest, None).await?;
+        let mut buffer = Vec::new();
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk?;
+            if buffer.len() as u64 + chunk.len() as u64 > limit {
+                return Err(StorageError::TooLarge { limit });
+            }
+            buffer.extend_from_slice(&chunk);
+        }
+        Ok(Bytes::from(buffer))
+    }
+
     /// Writes a request body into a new part of `upload`, feeding every byte to `hasher` on
     /// the way: each byte is hashed once and written once. Fails with `TooLarge` past `limit`
     /// bytes. On any failure the part is abandoned and the hasher must be discarded.

@@ -45,11 +45,21 @@ pub fn oci_manifest(config: serde_json::Value, layers: &[serde_json::Value]) -> 
     serde_json::json!({ "schemaVersion": 2, "mediaType": OCI_MANIFEST, "config": config, "layers": layers })
 }
 
+/// The bytes of an OCI image manifest with one config blob and one layer.
+pub fn oci_manifest_for(config: &[u8], layer: &[u8]) -> Vec<u8> {
+    let manifest = oci_manifest(
+        descriptor("application/vnd.module.wasm.config.v1+json", config),
+        &[descriptor("application/vnd.module.wasm.content.layer.v1+wasm", layer)],
+    );
+    serde_json::to_vec(&manifest).unwrap()
+}
+
 pub async fn body(response: reqwest::Response) -> Vec<u8> {
     response.bytes().await.expect("response body").to_vec()
 }
 
 pub mod backends;
+pub mod wasm;
 
 use backends::{database_url, storage_url};
 
@@ -57,6 +67,7 @@ use backends::{database_url, storage_url};
 pub struct TestServer {
     pub base: String,
     pub client: reqwest::Client,
+    pub registry: wasmhub_registry::Registry,
     _dir: TempDir,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
 }
@@ -80,12 +91,31 @@ impl TestServer {
         (first, second)
     }
 
+    /// A server with access control on, as `wasmhub serve` runs by default; `registry` is
+    /// there for the test to create users, organisations and tokens.
+    pub async fn start_enforced() -> TestServer {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let (database, storage) = (database_url(dir.path()), storage_url(dir.path()));
+        TestServer::start_with_policy(dir, &database, &storage, wasmhub_registry::AccessPolicy::ENFORCED).await
+    }
+
     async fn start_with(dir: TempDir, database: &str, storage: &str) -> TestServer {
+        TestServer::start_with_policy(dir, database, storage, wasmhub_registry::AccessPolicy::OPEN).await
+    }
+
+    async fn start_with_policy(
+        dir: TempDir,
+        database: &str,
+        storage: &str,
+        policy: wasmhub_registry::AccessPolicy,
+    ) -> TestServer {
         let registry = wasmhub::open_registry(database, storage, Default::default()).await.expect("registry opens");
+        let registry = registry.with_policy(policy);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let base = format!("http://{}", listener.local_addr().unwrap());
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        let state = wasmhub_server::AppState { registry };
+        let state_registry = registry.clone();
+        let state = wasmhub_server::AppState::new(registry, Default::default()).await.expect("state loads");
         tokio::spawn(async move {
             let shutdown = async {
                 let _ = rx.await;
@@ -93,7 +123,7 @@ impl TestServer {
             wasmhub_server::serve(listener, state, shutdown, Duration::from_secs(5)).await.expect("server runs");
         });
         let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
-        TestServer { base, client, _dir: dir, shutdown: Some(tx) }
+        TestServer { base, client, registry: state_registry, _dir: dir, shutdown: Some(tx) }
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -225,13 +255,27 @@ impl WasmhubProcess {
 
     /// Starts a server on the data in `dir` (which may hold an earlier server's data).
     pub fn start_in(dir: &Path) -> WasmhubProcess {
+        WasmhubProcess::start_in_with(dir, &[("WASMHUB_AUTH", "none")])
+    }
+
+    /// A server with access control on (the default of `wasmhub serve`), whose first
+    /// administrator `admin` has `password`.
+    pub fn start_with_admin(password: &str) -> WasmhubProcess {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut process =
+            WasmhubProcess::start_in_with(dir.path(), &[("WASMHUB_AUTH", "on"), ("WASMHUB_ADMIN_PASSWORD", password)]);
+        process._owned_dir = Some(dir);
+        process
+    }
+
+    fn start_in_with(dir: &Path, env: &[(&str, &str)]) -> WasmhubProcess {
         let mut child = Command::new(env!("CARGO_BIN_EXE_wasmhub"))
             .args(["serve", "--listen", "127.0.0.1:0"])
             .arg("--database-url")
             .arg(database_url(dir))
             .arg("--storage-url")
             .arg(storage_url(dir))
-            .env("WASMHUB_AUTH", "none")
+            .envs(env.iter().copied())
             .env("RUST_LOG", "info,sqlx=warn")
             .stdin(Stdio::null())
             .stdout(Stdio::null())

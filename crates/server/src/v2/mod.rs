@@ -8,31 +8,79 @@ mod uploads;
 
 use axum::body::Body;
 use axum::extract::{Request, State};
-use axum::http::{HeaderMap, Method, StatusCode};
+use std::net::SocketAddr;
+
+use axum::extract::ConnectInfo;
+use axum::http::{Method, StatusCode};
 use axum::response::{IntoResponse, Response};
+use wasmhub_oci::ErrorCode;
 use wasmhub_registry::Caller;
 
 use crate::error::ApiError;
 use crate::route::{self, Route};
 use crate::AppState;
 
-/// Answers every `/v2/...` request.
+/// Answers every `/v2/...` request. A 401 carries the token-auth challenge, naming the scope
+/// the request needed so that clients fetch the right token.
 pub async fn dispatch(State(state): State<AppState>, request: Request) -> Response {
-    match handle(state, request).await {
+    let path = request.uri().path().strip_prefix("/v2").unwrap_or_default();
+    let path = path.strip_prefix('/').unwrap_or(path).to_owned();
+    let route = route::parse(&path);
+    let headers = request.headers().clone();
+    let scope = route.as_ref().ok().and_then(|route| scope(route, request.method()));
+    let outcome = match route {
+        Ok(route) => handle(&state, route, request).await,
+        Err(error) => Err(error),
+    };
+    let mut response = match outcome {
         Ok(response) => response,
         Err(error) => error.into_response(),
+    };
+    let status = response.status();
+    if status == StatusCode::UNAUTHORIZED || (status == StatusCode::FORBIDDEN && state.registry.policy().enforce) {
+        let mut challenge = state.auth.challenge(&headers, scope.as_deref());
+        if status == StatusCode::FORBIDDEN {
+            challenge.push_str(",error=\"insufficient_scope\"");
+        }
+        if let Ok(value) = challenge.parse() {
+            response.headers_mut().insert(axum::http::header::WWW_AUTHENTICATE, value);
+        }
     }
+    response
 }
 
-async fn handle(state: AppState, request: Request) -> Result<Response, ApiError> {
-    let path = request.uri().path().strip_prefix("/v2").unwrap_or_default();
-    let path = path.strip_prefix('/').unwrap_or(path);
-    let route = route::parse(path)?;
-    let caller = caller(request.headers());
+/// The token-auth scope a request on `route` needs.
+fn scope(route: &Route, method: &Method) -> Option<String> {
+    let name = match route {
+        Route::Base => return None,
+        Route::Catalog => return Some("registry:catalog:*".into()),
+        Route::Manifest(name, _)
+        | Route::Blob(name, _)
+        | Route::Uploads(name)
+        | Route::Upload(name, _)
+        | Route::Tags(name)
+        | Route::Referrers(name, _) => name,
+    };
+    let actions = match *method {
+        Method::GET | Method::HEAD => "pull",
+        Method::DELETE if matches!(route, Route::Manifest(..) | Route::Blob(..)) => "delete",
+        _ => "pull,push",
+    };
+    Some(format!("repository:{name}:{actions}"))
+}
+
+async fn handle(state: &AppState, route: Route, request: Request) -> Result<Response, ApiError> {
+    let peer = request.extensions().get::<ConnectInfo<SocketAddr>>().map(|info| info.0.ip());
+    let caller = state.auth.caller(&state.registry, request.headers(), peer).await?;
     let method = request.method().clone();
     let query = Query::parse(request.uri().query());
     let registry = &state.registry;
     match (route, method) {
+        // Docker clients start the token dance from this 401.
+        (Route::Base, Method::GET | Method::HEAD) if matches!(caller, Caller::Anonymous) => Err(ApiError::new(
+            ErrorCode::Unauthorized,
+            "sign in to use this registry; anonymous pulls of public repositories need a token from the realm",
+        )),
         (Route::Base, Method::GET | Method::HEAD) => Ok(Json::empty_object()),
         (Route::Catalog, Method::GET) => discovery::catalog(registry, &caller, &query).await,
         (Route::Tags(name), Method::GET) => discovery::tags(registry, &caller, &name, &query).await,
@@ -59,11 +107,6 @@ async fn handle(state: AppState, request: Request) -> Result<Response, ApiError>
         (Route::Upload(name, id), Method::DELETE) => uploads::cancel(registry, &caller, &name, id).await,
         _ => Err(ApiError::method_not_allowed()),
     }
-}
-
-/// The identity behind a request. Anonymous until accounts and tokens exist.
-fn caller(_headers: &HeaderMap) -> Caller {
-    Caller::Anonymous
 }
 
 /// `Range: 0-<last byte>` as upload responses report progress (`0-0` for an empty session,

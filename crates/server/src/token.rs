@@ -1,0 +1,108 @@
+//! `GET /token`: the Docker token authentication endpoint. Basic credentials (a password or a
+//! personal access token) or none; every requested `scope` is reduced to the actions the caller
+//! may do; the answer is a short-lived HS256 JWT every replica accepts.
+
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use wasmhub_auth::{jwt, Access, Claims};
+use wasmhub_oci::RepoName;
+use wasmhub_registry::Caller;
+
+use crate::auth::{now_seconds, TOKEN_LIFETIME};
+use crate::error::ApiError;
+use crate::AppState;
+
+#[derive(Serialize)]
+struct TokenResponse {
+    token: String,
+    access_token: String,
+    expires_in: u64,
+    issued_at: String,
+}
+
+/// RFC 3339 UTC time of a Unix timestamp (days-from-civil, Howard Hinnant's algorithm).
+fn rfc3339(seconds: i64) -> String {
+    let days = seconds.div_euclid(86_400);
+    let secs = seconds.rem_euclid(86_400);
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!("{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z", secs / 3600, secs % 3600 / 60, secs % 60)
+}
+
+pub async fn issue(State(state): State<AppState>, request: Request) -> Response {
+    match issue_token(state, request).await {
+        Ok(response) => response,
+        Err(error) => error.into_response(),
+    }
+}
+
+async fn issue_token(state: AppState, request: Request) -> Result<Response, ApiError> {
+    let peer = request.extensions().get::<ConnectInfo<SocketAddr>>().map(|info| info.0.ip());
+    let caller = state.auth.caller(&state.registry, request.headers(), peer).await?;
+    let query = request.uri().query().unwrap_or_default();
+    let mut requested = Vec::new();
+    for (key, value) in form_urlencoded::parse(query.as_bytes()) {
+        if key == "scope" {
+            // Malformed scopes are ignored, as the token spec allows: nothing is granted for them.
+            requested.extend(wasmhub_auth::scope::parse(&value).unwrap_or_default());
+        }
+    }
+    let mut granted = Vec::new();
+    for access in requested {
+        let actions = match access.kind.as_str() {
+            "repository" => match access.name.parse::<RepoName>() {
+                Ok(repository) => state.registry.granted_actions(&caller, &repository, &access.actions).await,
+                Err(_) => Vec::new(),
+            },
+            // The catalog is filtered per caller, so asking for it is harmless.
+            "registry" if access.name == "catalog" => access.actions.clone(),
+            _ => Vec::new(),
+        };
+        granted.push(Access { kind: access.kind, name: access.name, actions });
+    }
+    let subject = match &caller {
+        Caller::User(principal) => principal.user.name.to_string(),
+        Caller::Open | Caller::Anonymous => String::new(),
+    };
+    let now = now_seconds();
+    let claims = Claims {
+        iss: "wasmhub".into(),
+        sub: subject,
+        aud: state.auth.settings.service.clone(),
+        exp: now + TOKEN_LIFETIME.as_secs() as i64,
+        nbf: now - 1,
+        iat: now,
+        jti: wasmhub_oci::UploadId::random().to_string(),
+        access: granted,
+    };
+    let token = jwt::sign(&claims, &state.auth.key);
+    let body = TokenResponse {
+        token: token.clone(),
+        access_token: token,
+        expires_in: TOKEN_LIFETIME.as_secs(),
+        issued_at: rfc3339(now),
+    };
+    Ok((StatusCode::OK, [(header::CONTENT_TYPE, "application/json")], serde_json::to_vec(&body).expect("serialises"))
+        .into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn formats_rfc3339() {
+        assert_eq!(super::rfc3339(0), "1970-01-01T00:00:00Z");
+        assert_eq!(super::rfc3339(1_795_996_800), "2026-11-30T00:00:00Z");
+        assert_eq!(super::rfc3339(951_782_400), "2000-02-29T00:00:00Z");
+    }
+}
