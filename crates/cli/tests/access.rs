@@ -339,3 +339,51 @@ async fn repeated_failed_sign_ins_are_rate_limited() {
     let right = status(server, Some("bob"), "GET", "/v2/", None).await;
     assert_eq!(right, 429, "the user is locked out for the window even with the right password");
 }
+
+/// Repository names in a JSON API listing, as `who` sees it.
+async fn api_names(server: &TestServer, who: Option<&str>, path: &str, field: &str) -> (u16, Vec<String>) {
+    let mut request = server.client.get(server.url(path));
+    if let Some(who) = who {
+        request = request.header("authorization", basic(who, PASSWORD));
+    }
+    let response = request.send().await.unwrap();
+    let status = response.status().as_u16();
+    let body: serde_json::Value = response.json().await.unwrap_or_default();
+    let mut names: Vec<String> = body["items"]
+        .as_array()
+        .map(|items| items.iter().map(|item| item[field].as_str().unwrap_or_default().to_owned()).collect())
+        .unwrap_or_default();
+    names.sort();
+    names.dedup();
+    (status, names)
+}
+
+#[tokio::test]
+async fn private_repositories_never_appear_in_the_json_api_for_others() {
+    let world = world().await;
+    let server = &world.server;
+    let everything = ["alice/private", "alice/public", "team/private"];
+    for (who, expected) in [
+        (None, vec!["alice/public"]),
+        (Some("bob"), vec!["alice/public"]),
+        (Some("carol"), vec!["alice/public", "team/private"]),
+        (Some("alice"), everything.to_vec()),
+        (Some("root"), everything.to_vec()),
+    ] {
+        let (status, repositories) = api_names(server, who, "/api/v1/repositories", "name").await;
+        assert_eq!((status, repositories), (200, expected.iter().map(|s| s.to_string()).collect()), "{who:?} lists");
+        let (status, found) = api_names(server, who, "/api/v1/search", "repository").await;
+        assert_eq!(status, 200);
+        assert!(found.iter().all(|name| expected.contains(&name.as_str())), "{who:?} searches and finds {found:?}");
+        assert!(found.contains(&"alice/public".to_owned()), "search finds the indexed artifacts at all: {found:?}");
+        if who == Some("alice") {
+            assert!(found.contains(&"alice/private".to_owned()), "alice finds her private module");
+        }
+    }
+    for path in ["/api/v1/repositories/alice/private", "/api/v1/repositories/alice/private/tags/v1"] {
+        let (status, _) = api_names(server, Some("bob"), path, "name").await;
+        assert_eq!(status, 404, "bob asks for {path}");
+        let (status, _) = api_names(server, Some("alice"), path, "name").await;
+        assert_eq!(status, 200, "alice asks for {path}");
+    }
+}

@@ -11,20 +11,38 @@ use sqlx::Row;
 
 use crate::{Backend, Index, IndexError};
 
-/// Which repositories a caller may see. Permissive until accounts exist: the access-control
-/// work adds variants (e.g. `PublicOr(user_id)`) and their SQL in `predicate`, and every
-/// search and listing query picks it up.
+/// Which repositories a caller may see; every search and listing query applies it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Visibility {
+    /// Administrators, and a registry running open.
     #[default]
     All,
+    /// Anonymous callers: public repositories only.
+    Public,
+    /// Anonymous callers when anonymous pulls are off.
+    Nothing,
+    /// A signed-in user: public repositories, and private ones in namespaces where the user
+    /// has a role (its own name, or an organisation it belongs to).
+    PublicOr { user_id: i64 },
 }
 
 impl Visibility {
-    /// A condition on `r` (the `repositories` row) that keeps what the caller may see.
-    pub(crate) fn predicate(self) -> &'static str {
+    /// A condition on `r` (the `repositories` row) that keeps what the caller may see. The
+    /// namespace test compares a prefix with `substr` rather than `LIKE`, whose `_` wildcard
+    /// would let `a_b` match `axb`. The user id is a number from the index, not client input.
+    pub(crate) fn predicate(self) -> String {
         match self {
-            Visibility::All => "1 = 1",
+            Visibility::All => "1 = 1".into(),
+            Visibility::Public => "r.private = 0".into(),
+            Visibility::Nothing => "1 = 0".into(),
+            Visibility::PublicOr { user_id } => format!(
+                "(r.private = 0
+                  OR EXISTS (SELECT 1 FROM users vu WHERE vu.id = {user_id}
+                             AND substr(r.name, 1, length(vu.name) + 1) = vu.name || '/')
+                  OR EXISTS (SELECT 1 FROM org_members vm JOIN organisations vo ON vo.id = vm.org_id
+                             WHERE vm.user_id = {user_id}
+                             AND substr(r.name, 1, length(vo.name) + 1) = vo.name || '/'))"
+            ),
         }
     }
 }
@@ -172,7 +190,7 @@ impl Filter {
                 JOIN wasm_artifacts a ON a.repository_id = t.repository_id AND a.manifest_digest = t.manifest_digest
                 JOIN repositories r ON r.id = t.repository_id"
                 .into(),
-            conditions: vec![visibility.predicate().into()],
+            conditions: vec![visibility.predicate()],
             args: Vec::new(),
             rank: None,
         };

@@ -22,10 +22,18 @@ pub enum ModuleContent {
 }
 
 impl Registry {
-    /// What `caller` may see in listings. The one place search and browsing learn about
-    /// access: permissive until accounts exist (issue 8 narrows it here).
-    fn visibility(&self, _caller: &Caller) -> Visibility {
-        Visibility::All
+    /// What `caller` may see in listings: the one place search and browsing learn about
+    /// access (the same rules as `authorize` for pulls).
+    pub fn visibility(&self, caller: &Caller) -> Visibility {
+        match caller {
+            _ if !self.policy.enforce => Visibility::All,
+            Caller::Open => Visibility::All,
+            Caller::User(principal) if principal.user.is_admin => Visibility::All,
+            Caller::User(principal) => Visibility::PublicOr { user_id: principal.user.id },
+            Caller::Anonymous if self.policy.anonymous_pull => Visibility::Public,
+            // No anonymous pulls: nothing is listed to anonymous callers either.
+            Caller::Anonymous => Visibility::Nothing,
+        }
     }
 
     pub async fn search(&self, caller: &Caller, mut query: SearchQuery) -> Result<SearchResults, RegistryError> {
