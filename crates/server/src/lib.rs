@@ -10,6 +10,7 @@ mod error;
 mod route;
 mod token;
 mod v2;
+mod web;
 
 use std::future::Future;
 use std::time::Duration;
@@ -57,6 +58,7 @@ pub fn app(state: AppState) -> Router {
         .merge(api::router())
         .route("/token", get(token::issue))
         .merge(accounts_api::router())
+        .merge(web::router())
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(ready))
         .layer(

@@ -1,0 +1,140 @@
+//! The smallest HTML toolkit that keeps pages safe: `Esc` escapes every interpolated value
+//! (names, tags, annotations and descriptions are written by whoever pushed), `w!` appends
+//! formatted text to a page, and `layout` fills `web/templates/layout.html` in one pass.
+
+use std::fmt::{self, Display, Write as _};
+
+/// The page shell, and the assets built into the binary (no build step besides `cargo`).
+const LAYOUT: &str = include_str!("../../../../web/templates/layout.html");
+pub const STYLE: &str = include_str!("../../../../web/static/style.css");
+pub const COPY_JS: &str = include_str!("../../../../web/static/copy.js");
+
+/// Appends formatted text to a `String` (writing to a `String` cannot fail).
+macro_rules! w {
+    ($out:expr, $($arg:tt)*) => {{
+        let _ = ::std::fmt::Write::write_fmt($out, format_args!($($arg)*));
+    }};
+}
+pub(crate) use w;
+
+/// Text made safe for HTML element content and quoted attribute values.
+pub struct Esc<'a>(pub &'a str);
+
+impl Display for Esc<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut rest = self.0;
+        while let Some(at) = rest.find(['&', '<', '>', '"', '\'']) {
+            f.write_str(&rest[..at])?;
+            f.write_str(match rest.as_bytes()[at] {
+                b'&' => "&amp;",
+                b'<' => "&lt;",
+                b'>' => "&gt;",
+                b'"' => "&quot;",
+                _ => "&#39;",
+            })?;
+            rest = &rest[at + 1..];
+        }
+        f.write_str(rest)
+    }
+}
+
+/// The whole document around `main` (already-escaped HTML). `title` and `q` are plain text.
+pub fn layout(title: &str, q: &str, main: &str) -> String {
+    let mut out = String::with_capacity(LAYOUT.len() + STYLE.len() + main.len());
+    let mut rest = LAYOUT;
+    // One pass over the template: substituted text is never scanned again, so a value that
+    // happens to contain `{{main}}` stays literal text.
+    while let Some(start) = rest.find("{{") {
+        out.push_str(&rest[..start]);
+        let Some(len) = rest[start..].find("}}") else { break };
+        match &rest[start + 2..start + len] {
+            "title" => w!(&mut out, "{}", Esc(title)),
+            "q" => w!(&mut out, "{}", Esc(q)),
+            "style" => out.push_str(STYLE),
+            "main" => out.push_str(main),
+            other => unreachable!("layout.html names an unknown slot {other}"),
+        }
+        rest = &rest[start + len + 2..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// A query string built from `pairs`, empty values dropped (for shareable, minimal URLs).
+pub fn query_string<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> String {
+    let mut serializer = form_urlencoded::Serializer::new(String::new());
+    for (key, value) in pairs {
+        if !value.is_empty() {
+            serializer.append_pair(key, value);
+        }
+    }
+    serializer.finish()
+}
+
+/// Bytes for people: `1.5 KiB`.
+pub fn size(bytes: u64) -> String {
+    const UNITS: [&str; 4] = ["KiB", "MiB", "GiB", "TiB"];
+    if bytes < 1024 {
+        return format!("{bytes} B");
+    }
+    let mut value = bytes as f64 / 1024.0;
+    let mut unit = 0;
+    while value >= 1024.0 && unit < UNITS.len() - 1 {
+        value /= 1024.0;
+        unit += 1;
+    }
+    format!("{value:.1} {}", UNITS[unit])
+}
+
+/// Unix milliseconds as `2024-05-01 12:00 UTC` (Howard Hinnant's civil_from_days).
+pub fn time(millis: i64) -> String {
+    let secs = millis.div_euclid(1000);
+    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!("{year:04}-{month:02}-{day:02} {:02}:{:02} UTC", rem / 3600, rem % 3600 / 60)
+}
+
+/// A `<time>` element for `millis`.
+pub fn time_element(out: &mut String, millis: i64) {
+    let text = time(millis);
+    let _ =
+        write!(out, "<time datetime=\"{}\">{}</time>", Esc(&text.replace(" UTC", "Z").replace(' ', "T")), Esc(&text));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escapes_every_markup_character() {
+        assert_eq!(
+            Esc("<script>alert('x')&\"</script>").to_string(),
+            "&lt;script&gt;alert(&#39;x&#39;)&amp;&quot;&lt;/script&gt;"
+        );
+        assert_eq!(Esc("plain").to_string(), "plain");
+    }
+
+    #[test]
+    fn layout_never_rescans_substituted_values() {
+        let page = layout("{{main}}", "<q>", "<p>body</p>");
+        assert!(page.contains("<title>{{main}} · wasmhub</title>"), "{page}");
+        assert!(page.contains("value=\"&lt;q&gt;\""));
+        assert_eq!(page.matches("<p>body</p>").count(), 1);
+    }
+
+    #[test]
+    fn formats_sizes_times_and_queries() {
+        assert_eq!(size(512), "512 B");
+        assert_eq!(size(1536), "1.5 KiB");
+        assert_eq!(time(1_714_564_800_123), "2024-05-01 12:00 UTC");
+        assert_eq!(query_string([("q", "a b"), ("type", ""), ("abi", "0.2.1")]), "q=a+b&abi=0.2.1");
+    }
+}
