@@ -15,6 +15,7 @@ mod discovery;
 mod error;
 mod manifests;
 mod migrate;
+mod projects;
 mod search;
 mod tokens;
 mod uploads;
@@ -30,6 +31,7 @@ pub use search::{query_words, text_words, Facets, SearchHit, SearchQuery, Search
 pub use tokens::StoredToken;
 pub use uploads::UploadSession;
 pub use wasm::{AbiRow, ExportRow, ImportRow, ManifestCursor, ManifestRef, WasmOutcome, WasmRecord};
+pub use projects::{NamespaceSummary, RepositoryFilter, RepositoryListing};
 
 pub(crate) fn now_millis() -> i64 {
     std::time::SystemTime::now()

@@ -10,6 +10,7 @@ mod accounts;
 mod blobs;
 mod discovery;
 mod error;
+mod hub;
 mod manifests;
 mod reindex;
 mod search;
@@ -32,6 +33,7 @@ pub use wasmhub_index as index;
 pub use wasmhub_oci as oci;
 pub use wasmhub_storage as storage;
 pub use wasmhub_wasm as wasm;
+pub use hub::{namespace_of, project_id, HubSearch, MAX_SEARCH_REPOSITORIES};
 
 /// Explicit bounds on what one request may make the registry do.
 #[derive(Debug, Clone)]

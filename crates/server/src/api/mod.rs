@@ -3,6 +3,7 @@
 //! call, a serialisable response out; failures become `JsonError` in one place.
 
 mod error;
+mod hub;
 mod params;
 mod repositories;
 mod search;
@@ -28,6 +29,11 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/repositories/{*path}", get(repositories::under))
         .route("/api/v1/openapi.json", get(|| async { ([(header::CONTENT_TYPE, "application/json")], OPENAPI) }))
         .route("/.well-known/wasm-pkg/registry.json", get(wasm_pkg_metadata))
+        // The original WebAssembly Hub's listing API (what `wasme list --published` reads).
+        .route("/api/search", get(hub::search))
+        .route("/api/projects", get(hub::projects))
+        .route("/api/repositories", get(hub::repositories))
+        .route("/api/repositories/{*path}", get(hub::tags))
 }
 
 /// Who is asking: the same credentials `/v2` accepts. The one place the API meets auth.

@@ -1,0 +1,186 @@
+//! `searchbench`: how fast is a filtered search with 100,000 tagged modules indexed?
+//!
+//! Seeds the index directly through `wasmhub_index` (`Index::put_manifest`, the push path's
+//! own transaction, without blobs), on SQLite (a temporary file) and, with `--postgres-url`,
+//! on PostgreSQL (a fresh schema, dropped afterwards), then times representative queries
+//! through `Registry::search`, the function the HTTP handler calls (items, total and the three
+//! facets, as `/api/v1/search` returns them). Prints p50/p99 per query as a Markdown table.
+
+mod seed;
+
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use clap::Parser;
+use futures::{stream, StreamExt, TryStreamExt};
+use wasmhub_index::{query_words, Index, NewManifest, SearchQuery, SearchSort};
+use wasmhub_oci::{Algorithm, Digest, MediaType, RepoName, Tag};
+use wasmhub_registry::{Caller, Limits, Registry};
+use wasmhub_storage::{BlobStore, StorageLocation};
+
+#[derive(Parser)]
+struct Args {
+    /// Tagged modules to index.
+    #[arg(long, default_value_t = 100_000)]
+    modules: usize,
+    /// Tags per repository.
+    #[arg(long, default_value_t = 5)]
+    tags_per_repository: usize,
+    /// Timed runs of each query (after 5 warm-up runs).
+    #[arg(long, default_value_t = 200)]
+    runs: usize,
+    /// Also run on PostgreSQL (a fresh schema is created and dropped).
+    #[arg(long)]
+    postgres_url: Option<String>,
+    /// Skip SQLite.
+    #[arg(long)]
+    no_sqlite: bool,
+}
+
+/// The representative queries: (label, query string as the API would get it).
+const QUERIES: &[&str] = &[
+    "type=envoy_proxy",
+    "type=envoy_proxy&abi=0.2.1",
+    "export=proxy_on_request_headers",
+    "import=fd_write",
+    "q=jwt",
+    "q=auth token",
+    "kind=component",
+    "type=envoy_proxy&abi=0.2.0&export=proxy_on_tick&q=rate",
+    "type=wasi&import=wasi_snapshot_preview1&sort=name",
+    "sort=updated",
+    "q=filter&sort=relevance",
+];
+
+fn parse_query(text: &str) -> SearchQuery {
+    let mut query = SearchQuery { limit: 20, ..SearchQuery::default() };
+    for pair in text.split('&') {
+        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+        let value = Some(value.to_owned());
+        match key {
+            "q" => query.words = query_words(value.as_deref().unwrap_or_default()),
+            "type" => query.runtime_type = value,
+            "abi" => query.abi = value,
+            "export" => query.export = value,
+            "import" => query.import = value,
+            "kind" => query.kind = value,
+            "sort" if value.as_deref() == Some("updated") => query.sort = SearchSort::Updated,
+            "sort" if value.as_deref() == Some("name") => query.sort = SearchSort::Name,
+            _ => {}
+        }
+    }
+    query
+}
+
+async fn seed(index: &Index, args: &Args) -> Result<Duration> {
+    let started = Instant::now();
+    let media_type: MediaType = "application/vnd.oci.image.manifest.v1+json".parse()?;
+    let repositories = args.modules.div_ceil(args.tags_per_repository);
+    let mut rng = seed::Rng::new(0x5eed);
+    // Build every record up front (deterministic), then write with a few transactions in flight.
+    let mut work = Vec::with_capacity(args.modules);
+    for n in 0..args.modules {
+        let r = n % repositories;
+        let repository = format!("ns{}/{}-{}", r % 500, seed::WORDS[r % seed::WORDS.len()], r);
+        let record = seed::record(&mut rng, &repository);
+        let content = format!("{{\"schemaVersion\":2,\"n\":{n}}}").into_bytes();
+        work.push((repository, format!("v{}", n / repositories), content, record));
+    }
+    let progress = std::sync::atomic::AtomicUsize::new(0);
+    stream::iter(work)
+        .map(|(repository, tag, content, record)| {
+            let media_type = &media_type;
+            let progress = &progress;
+            async move {
+                let repository: RepoName = repository.parse()?;
+                let tag: Tag = tag.parse()?;
+                let digest = Digest::of(Algorithm::Sha256, &content);
+                index
+                    .put_manifest(&NewManifest {
+                        repository: &repository,
+                        digest: &digest,
+                        media_type,
+                        artifact_type: None,
+                        subject: None,
+                        annotations_json: None,
+                        content: &content,
+                        blobs: Vec::new(),
+                        children: Vec::new(),
+                        tags: vec![&tag],
+                        wasm: Some(record),
+                    })
+                    .await?;
+                let done = progress.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+                if done.is_multiple_of(10_000) {
+                    eprintln!("  seeded {done}");
+                }
+                Ok::<_, anyhow::Error>(())
+            }
+        })
+        .buffer_unordered(8)
+        .try_collect::<()>()
+        .await?;
+    Ok(started.elapsed())
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    sorted[((sorted.len() as f64 * p).ceil() as usize).clamp(1, sorted.len()) - 1]
+}
+
+async fn measure(label: &str, index: Index, args: &Args) -> Result<()> {
+    index.migrate().await?;
+    let seeded = seed(&index, args).await?;
+    eprintln!("{label}: seeded {} modules in {:.1} s", args.modules, seeded.as_secs_f64());
+    let storage_dir = tempfile::tempdir()?;
+    let location: StorageLocation = format!("file://{}", storage_dir.path().display()).parse()?;
+    let registry = Registry::new(index, BlobStore::open(&location).await?, Limits::default());
+    println!("\n{label}: {} tagged modules, {} runs per query\n", args.modules, args.runs);
+    println!("| query | total | p50 ms | p99 ms |");
+    println!("|---|---:|---:|---:|");
+    let mut worst = Duration::ZERO;
+    for text in QUERIES {
+        let query = parse_query(text);
+        let mut total = 0;
+        for _ in 0..5 {
+            total = registry.search(&Caller::Open, query.clone()).await?.total;
+        }
+        let mut times = Vec::with_capacity(args.runs);
+        for _ in 0..args.runs {
+            let started = Instant::now();
+            registry.search(&Caller::Open, query.clone()).await?;
+            times.push(started.elapsed());
+        }
+        times.sort();
+        let (p50, p99) = (percentile(&times, 0.50), percentile(&times, 0.99));
+        worst = worst.max(p99);
+        println!("| `{text}` | {total} | {:.2} | {:.2} |", p50.as_secs_f64() * 1e3, p99.as_secs_f64() * 1e3);
+    }
+    println!("\nworst p99 on {label}: {:.2} ms", worst.as_secs_f64() * 1e3);
+    registry.index().close().await;
+    Ok(())
+}
+
+#[tokio::main]
+async fn main() -> Result<()> {
+    let args = Args::parse();
+    if !args.no_sqlite {
+        let dir = tempfile::tempdir()?;
+        let index = Index::connect(&format!("sqlite://{}/bench.db", dir.path().display())).await?;
+        measure("SQLite", index, &args).await?;
+    }
+    if let Some(url) = &args.postgres_url {
+        let schema = format!("searchbench_{}", std::process::id());
+        let admin = sqlx_admin(url).await?;
+        sqlx::query(&format!("CREATE SCHEMA {schema}")).execute(&admin).await.context("creating the schema")?;
+        let separator = if url.contains('?') { '&' } else { '?' };
+        let index = Index::connect(&format!("{url}{separator}options[search_path]={schema}")).await?;
+        let outcome = measure("PostgreSQL", index, &args).await;
+        sqlx::query(&format!("DROP SCHEMA {schema} CASCADE")).execute(&admin).await?;
+        outcome?;
+    }
+    Ok(())
+}
+
+async fn sqlx_admin(url: &str) -> Result<sqlx::PgPool> {
+    Ok(sqlx::postgres::PgPoolOptions::new().max_connections(1).connect(url).await?)
+}
