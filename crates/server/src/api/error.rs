@@ -33,6 +33,12 @@ impl From<RegistryError> for JsonError {
             RegistryError::Denied(_) => {
                 JsonError { status: StatusCode::FORBIDDEN, code: "DENIED", message: error.to_string() }
             }
+            RegistryError::Unauthorized { .. } => {
+                JsonError { status: StatusCode::UNAUTHORIZED, code: "UNAUTHORIZED", message: error.to_string() }
+            }
+            RegistryError::TooManyAttempts { .. } => {
+                JsonError { status: StatusCode::TOO_MANY_REQUESTS, code: "TOOMANYREQUESTS", message: error.to_string() }
+            }
             RegistryError::BadRequest(_) | RegistryError::PaginationInvalid(_) => {
                 JsonError::bad_request(error.to_string())
             }
