@@ -11,6 +11,17 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
+
+    /// Log line format on stderr: `text` (human-readable) or `json` (one object per line,
+    /// for log collectors).
+    #[arg(long, global = true, env = "WASMHUB_LOG_FORMAT", value_enum, default_value = "text")]
+    pub log_format: LogFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
 }
 
 #[derive(Debug, Subcommand)]
@@ -21,6 +32,10 @@ pub enum Command {
     Migrate(DatabaseArgs),
     /// Rebuild the Wasm facts of every stored manifest (safe while the registry serves).
     Reindex(ReindexArgs),
+    /// Delete unreferenced blobs, abandoned uploads and stray objects (safe while serving).
+    Gc(crate::gc::GcArgs),
+    /// Check that storage holds every recorded blob intact; exits non-zero on problems.
+    Fsck(crate::gc::FsckArgs),
     /// Manage users.
     #[command(subcommand)]
     User(UserCommand),
@@ -192,6 +207,16 @@ pub struct ServeArgs {
     /// of indexing them as unrecognised.
     #[arg(long, env = "WASMHUB_STRICT_WASM")]
     pub strict_wasm: bool,
+
+    /// Serve `/metrics` on this address instead of on the main listener (so the main port
+    /// can be public while metrics, which name repositories, stay internal).
+    #[arg(long, env = "WASMHUB_METRICS_LISTEN")]
+    pub metrics_listen: Option<SocketAddr>,
+
+    /// How many repositories get their own label in the push and pull counters; the rest
+    /// are counted as `other` (each label value is a time series Prometheus stores).
+    #[arg(long, env = "WASMHUB_METRICS_MAX_REPOSITORIES", default_value_t = wasmhub_metrics::DEFAULT_REPOSITORY_CAP)]
+    pub metrics_max_repositories: usize,
 
     /// Seconds in-flight requests get to finish after SIGTERM/SIGINT.
     #[arg(long, env = "WASMHUB_SHUTDOWN_GRACE_SECONDS", default_value_t = 30)]

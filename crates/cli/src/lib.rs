@@ -8,6 +8,7 @@ use wasmhub_storage::{BlobStore, StorageLocation};
 
 pub mod admin;
 pub mod config;
+pub mod gc;
 pub mod reindex;
 
 /// Opens the index (applying pending migrations) and the blob store.

@@ -4,18 +4,22 @@ use anyhow::Context;
 use clap::Parser;
 use tokio::net::TcpListener;
 use tracing_subscriber::EnvFilter;
-use wasmhub::config::{AuthMode, Cli, Command, ServeArgs};
+use wasmhub::config::{AuthMode, Cli, Command, LogFormat, ServeArgs};
 use wasmhub_registry::AccessPolicy;
 use wasmhub_server::{AppState, AuthSettings};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
+    let cli = Cli::parse();
+    let logs = tracing_subscriber::fmt()
         .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn")))
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
-    match Cli::parse().command {
+        .with_writer(std::io::stderr);
+    match cli.log_format {
+        // Span fields (the request span's method and path) are flattened into each line.
+        LogFormat::Json => logs.json().flatten_event(true).with_current_span(true).with_span_list(false).init(),
+        LogFormat::Text => logs.with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr())).init(),
+    }
+    match cli.command {
         Command::Serve(args) => serve(args).await,
         Command::Migrate(args) => {
             let index = wasmhub::open_index(&args.database_url).await?;
@@ -24,6 +28,8 @@ async fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Reindex(args) => wasmhub::reindex::run(args).await,
+        Command::Gc(args) => wasmhub::gc::gc(args).await,
+        Command::Fsck(args) => wasmhub::gc::fsck(args).await,
         Command::User(command) => wasmhub::admin::user(command).await,
         Command::Org(command) => wasmhub::admin::org(command).await,
         Command::Token(command) => wasmhub::admin::token(command).await,
@@ -46,13 +52,29 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         }
         registry.with_policy(AccessPolicy { enforce: true, anonymous_pull: args.anonymous_pull })
     };
+    let registry = registry.with_metrics(wasmhub_metrics::Metrics::new(args.metrics_max_repositories));
+    let metrics_server = match args.metrics_listen {
+        Some(address) => {
+            let listener =
+                TcpListener::bind(address).await.with_context(|| format!("binding {address} for metrics"))?;
+            tracing::info!(address = %listener.local_addr()?, "serving /metrics");
+            let metrics = registry.metrics().clone();
+            // Stopped (aborted) once the main server has drained: scrapes need no grace.
+            Some(tokio::spawn(wasmhub_server::serve_metrics(listener, metrics, std::future::pending())))
+        }
+        None => None,
+    };
     let listener = TcpListener::bind(args.listen).await.with_context(|| format!("binding {}", args.listen))?;
     let address = listener.local_addr()?;
     tracing::info!(%address, database = %wasmhub::redact(&args.database.database_url), storage = %args.storage_url, "listening");
     let index = registry.index().clone();
     let settings = AuthSettings { public_url: args.public_url.clone(), ..AuthSettings::default() };
-    let state = AppState::new(registry, settings).await?;
+    let state =
+        AppState { metrics_on_main_listener: metrics_server.is_none(), ..AppState::new(registry, settings).await? };
     wasmhub_server::serve(listener, state, shutdown_signal(), args.shutdown_grace()).await?;
+    if let Some(metrics_server) = metrics_server {
+        metrics_server.abort();
+    }
     index.close().await;
     tracing::info!("stopped");
     Ok(())

@@ -35,6 +35,8 @@ pub(crate) async fn link_blob_in(
     digest: &Digest,
     size: u64,
 ) -> Result<(), IndexError> {
+    // First, so that the digest's fence row stays locked until commit (see `gc.rs`).
+    crate::gc::release_hold_in(conn, digest).await?;
     let now = now_millis();
     let repository_id = ensure_repository(conn, repository).await?;
     sqlx::query("INSERT INTO blobs (digest, size, created_at) VALUES ($1, $2, $3) ON CONFLICT (digest) DO NOTHING")
@@ -44,8 +46,10 @@ pub(crate) async fn link_blob_in(
         .execute(&mut *conn)
         .await?;
     sqlx::query(
+        // A blob pushed again starts its grace period again: the collector spares links newer
+        // than its grace, and this push's manifest may be on its way.
         "INSERT INTO repository_blobs (repository_id, digest, created_at) VALUES ($1, $2, $3)
-         ON CONFLICT (repository_id, digest) DO NOTHING",
+         ON CONFLICT (repository_id, digest) DO UPDATE SET created_at = excluded.created_at",
     )
     .bind(repository_id)
     .bind(digest.to_string())
@@ -58,6 +62,14 @@ pub(crate) async fn link_blob_in(
 impl Index {
     /// The size of `digest` if `repository` links it.
     pub async fn repository_blob_size(
+        &self,
+        repository: &RepoName,
+        digest: &Digest,
+    ) -> Result<Option<u64>, IndexError> {
+        self.timed("blob_size", self.repository_blob_size_untimed(repository, digest)).await
+    }
+
+    async fn repository_blob_size_untimed(
         &self,
         repository: &RepoName,
         digest: &Digest,

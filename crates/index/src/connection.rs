@@ -24,6 +24,8 @@ pub struct Index {
     /// transaction tries to become a write transaction under contention; serialising this
     /// process's writes avoids that. PostgreSQL needs no such lock.
     sqlite_writer: Option<std::sync::Arc<Mutex<()>>>,
+    /// Where the latencies and failures of the hot operations go (`with_metrics`).
+    metrics: wasmhub_metrics::OpMetrics,
 }
 
 /// Held for the duration of a write transaction (a no-op on PostgreSQL).
@@ -63,7 +65,30 @@ impl Index {
                 AnyPoolOptions::new().max_connections(16).acquire_timeout(Duration::from_secs(10)).connect(url).await?
             }
         };
-        Ok(Index { pool, backend, sqlite_writer: (backend == Backend::Sqlite).then(Default::default) })
+        Ok(Index {
+            pool,
+            backend,
+            sqlite_writer: (backend == Backend::Sqlite).then(Default::default),
+            metrics: wasmhub_metrics::OpMetrics::detached(),
+        })
+    }
+
+    /// Sends operation latencies and failures to `metrics` (the registry's shared set).
+    pub fn with_metrics(mut self, metrics: wasmhub_metrics::OpMetrics) -> Index {
+        self.metrics = metrics;
+        self
+    }
+
+    /// Runs one index operation, recording its latency and whether the database failed
+    /// (an answer such as a missing reference is not a failure).
+    pub(crate) async fn timed<T>(
+        &self,
+        op: &'static str,
+        operation: impl std::future::Future<Output = Result<T, IndexError>>,
+    ) -> Result<T, IndexError> {
+        let failed =
+            |error: &IndexError| matches!(error, IndexError::Database(_) | IndexError::Io(_) | IndexError::Corrupt(_));
+        self.metrics.time(op, failed, operation).await
     }
 
     pub fn backend(&self) -> Backend {

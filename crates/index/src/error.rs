@@ -8,6 +8,8 @@ pub enum IndexError {
     NameTaken(String),
     #[error("manifest references {0}, which is not in the repository")]
     MissingReference(Digest),
+    #[error("blob {0} is being garbage-collected; retry shortly")]
+    BlobBeingCollected(Digest),
     #[error("the index holds a value it cannot read back: {0}")]
     Corrupt(String),
     #[error("database error: {0}")]

@@ -13,6 +13,9 @@ mod catalog;
 mod connection;
 mod discovery;
 mod error;
+mod gc;
+mod gc_uploads;
+mod integrity;
 mod manifests;
 mod migrate;
 mod projects;
@@ -26,12 +29,15 @@ pub use catalog::{RepositorySummary, TagDetails, TagSummary};
 pub use connection::{Backend, Index};
 pub use discovery::Referrer;
 pub use error::IndexError;
+pub use gc::{CollectTarget, CollectableBlob, UnreferencedLink};
+pub use gc_uploads::StaleUpload;
+pub use integrity::{ManifestUse, RecordedBlob};
 pub use manifests::{NewManifest, StoredManifest};
+pub use projects::{NamespaceSummary, RepositoryFilter, RepositoryListing};
 pub use search::{query_words, text_words, Facets, SearchHit, SearchQuery, SearchResults, SearchSort, Visibility};
 pub use tokens::StoredToken;
 pub use uploads::UploadSession;
 pub use wasm::{AbiRow, ExportRow, ImportRow, ManifestCursor, ManifestRef, WasmOutcome, WasmRecord};
-pub use projects::{NamespaceSummary, RepositoryFilter, RepositoryListing};
 
 pub(crate) fn now_millis() -> i64 {
     std::time::SystemTime::now()

@@ -36,13 +36,18 @@ pub struct StoredManifest {
     pub content: Vec<u8>,
 }
 
+/// Checks that the repository links `digest`, by touching the link: the update locks it
+/// until this transaction ends, so the garbage collector (which locks a link before removing
+/// it, see `gc.rs`) either removed it before (and this push fails cleanly) or waits and then
+/// sees the manifest that references it.
 async fn require_blob(conn: &mut AnyConnection, repository_id: i64, digest: &Digest) -> Result<(), IndexError> {
-    let present = sqlx::query("SELECT 1 AS present FROM repository_blobs WHERE repository_id = $1 AND digest = $2")
+    let touched = sqlx::query("UPDATE repository_blobs SET created_at = $3 WHERE repository_id = $1 AND digest = $2")
         .bind(repository_id)
         .bind(digest.to_string())
-        .fetch_optional(&mut *conn)
+        .bind(now_millis())
+        .execute(&mut *conn)
         .await?;
-    present.map(|_| ()).ok_or_else(|| IndexError::MissingReference(digest.clone()))
+    (touched.rows_affected() > 0).then_some(()).ok_or_else(|| IndexError::MissingReference(digest.clone()))
 }
 
 async fn require_manifest(conn: &mut AnyConnection, repository_id: i64, digest: &Digest) -> Result<(), IndexError> {
@@ -58,11 +63,18 @@ impl Index {
     /// Records a manifest, its references and its tags in one transaction. Fails with
     /// `MissingReference` (and changes nothing) if a blob or child manifest is absent.
     pub async fn put_manifest(&self, manifest: &NewManifest<'_>) -> Result<(), IndexError> {
+        self.timed("put_manifest", self.put_manifest_untimed(manifest)).await
+    }
+
+    async fn put_manifest_untimed(&self, manifest: &NewManifest<'_>) -> Result<(), IndexError> {
         let _guard = self.write_guard().await;
         let mut tx = self.pool.begin().await?;
         let repository_id = ensure_repository(&mut tx, manifest.repository).await?;
         let missing = async {
-            for blob in &manifest.blobs {
+            // In digest order, so that two pushes sharing blobs lock them in the same order.
+            let mut blobs = manifest.blobs.clone();
+            blobs.sort_by_key(|digest| digest.to_string());
+            for blob in blobs {
                 require_blob(&mut tx, repository_id, blob).await?;
             }
             for child in &manifest.children {
@@ -140,6 +152,14 @@ impl Index {
 
     /// The manifest a tag or digest names in `repository`.
     pub async fn manifest(
+        &self,
+        repository: &RepoName,
+        reference: &Reference,
+    ) -> Result<Option<StoredManifest>, IndexError> {
+        self.timed("manifest", self.manifest_untimed(repository, reference)).await
+    }
+
+    async fn manifest_untimed(
         &self,
         repository: &RepoName,
         reference: &Reference,

@@ -32,6 +32,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../../../migrations/sqlite/0003_accounts.sql"),
         postgres: include_str!("../../../migrations/postgres/0003_accounts.sql"),
     },
+    Migration {
+        version: 4,
+        name: "gc",
+        sqlite: include_str!("../../../migrations/sqlite/0004_gc.sql"),
+        postgres: include_str!("../../../migrations/postgres/0004_gc.sql"),
+    },
 ];
 
 /// Arbitrary constant naming wasmhub's migration lock among PostgreSQL advisory locks.

@@ -10,6 +10,8 @@ mod accounts;
 mod blobs;
 mod discovery;
 mod error;
+mod fsck;
+mod gc;
 mod hub;
 mod manifests;
 mod reindex;
@@ -25,15 +27,18 @@ pub use access::{AccessPolicy, Action, Caller, Limit, Principal};
 pub use blobs::BlobRead;
 pub use discovery::{Page, Referrers};
 pub use error::RegistryError;
+pub use fsck::{FsckFinding, FsckOptions, FsckReport};
+pub use gc::{GcOptions, GcPhase, GcReport};
+pub use hub::{namespace_of, project_id, HubSearch, MAX_SEARCH_REPOSITORIES};
 pub use manifests::PushedManifest;
 pub use reindex::ReindexSummary;
 pub use search::ModuleContent;
 pub use uploads::{MountOutcome, UploadStatus};
 pub use wasmhub_index as index;
+pub use wasmhub_metrics as metrics;
 pub use wasmhub_oci as oci;
 pub use wasmhub_storage as storage;
 pub use wasmhub_wasm as wasm;
-pub use hub::{namespace_of, project_id, HubSearch, MAX_SEARCH_REPOSITORIES};
 
 /// Explicit bounds on what one request may make the registry do.
 #[derive(Debug, Clone)]
@@ -74,11 +79,29 @@ pub struct Registry {
     storage: BlobStore,
     limits: Limits,
     policy: AccessPolicy,
+    metrics: wasmhub_metrics::Metrics,
 }
 
 impl Registry {
     pub fn new(index: Index, storage: BlobStore, limits: Limits) -> Registry {
-        Registry { index, storage, limits, policy: AccessPolicy::OPEN }
+        let metrics = wasmhub_metrics::Metrics::default();
+        let (index, storage) = (index.with_metrics(metrics.database()), storage.with_metrics(metrics.storage()));
+        Registry { index, storage, limits, policy: AccessPolicy::OPEN, metrics }
+    }
+
+    /// Replaces the registry's metrics (e.g. with another repository label cap), wiring the
+    /// storage and index recorders to the same set.
+    pub fn with_metrics(mut self, metrics: wasmhub_metrics::Metrics) -> Registry {
+        self.storage = self.storage.with_metrics(metrics.storage());
+        self.index = self.index.with_metrics(metrics.database());
+        self.metrics = metrics;
+        self
+    }
+
+    /// The metrics this registry and its backends record into (served at `/metrics`; the
+    /// garbage collector reports through `record_gc_run`).
+    pub fn metrics(&self) -> &wasmhub_metrics::Metrics {
+        &self.metrics
     }
 
     /// Sets who may do what (the registry starts open, as tests and `WASMHUB_AUTH=none` want).

@@ -69,8 +69,10 @@ impl Registry {
             if !self.may_pull(caller, &source).await {
                 continue;
             }
-            if let Some(size) = self.index.repository_blob_size(&source, digest).await? {
-                self.index.link_blob(repository, digest, size).await?;
+            // `mount_blob` re-checks, under the collector's fence, that the blob still exists.
+            if self.index.repository_blob_size(&source, digest).await?.is_some()
+                && self.index.mount_blob(repository, digest).await?
+            {
                 tracing::debug!(%repository, %digest, %source, "mounted blob");
                 return Ok(MountOutcome::Mounted);
             }
@@ -100,9 +102,11 @@ impl Registry {
             return Err(RegistryError::DigestMismatch { expected: digest.clone(), actual });
         }
         let parts: &[PartKey] = if part.size == 0 { &[] } else { std::slice::from_ref(&part.key) };
-        self.storage.commit_blob(parts, digest).await?;
-        self.index.link_blob(repository, digest, part.size).await?;
-        Ok(())
+        self.with_blob_hold(digest, || async {
+            self.storage.commit_blob(parts, digest).await?;
+            Ok(self.index.link_blob(repository, digest, part.size).await?)
+        })
+        .await
     }
 
     async fn session(&self, repository: &RepoName, id: UploadId) -> Result<UploadSession, RegistryError> {
@@ -250,11 +254,14 @@ impl Registry {
             self.discard(id).await?;
             return Err(RegistryError::DigestMismatch { expected: digest.clone(), actual });
         }
-        self.storage.commit_blob(&parts, digest).await?;
-        if !self.index.complete_upload(id, repository, digest, session.size).await? {
-            return Err(RegistryError::UploadUnknown);
-        }
-        Ok(())
+        self.with_blob_hold(digest, || async {
+            self.storage.commit_blob(&parts, digest).await?;
+            match self.index.complete_upload(id, repository, digest, session.size).await? {
+                true => Ok(()),
+                false => Err(RegistryError::UploadUnknown),
+            }
+        })
+        .await
     }
 
     /// The whole blob in the final `PUT` of an empty session (`POST`, then `PUT ?digest=` with
@@ -281,11 +288,14 @@ impl Registry {
             self.discard(id).await?;
             return Err(RegistryError::DigestMismatch { expected: digest.clone(), actual });
         }
-        self.storage.commit_blob(parts, digest).await?;
-        if !self.index.complete_upload(id, repository, digest, part.size).await? {
-            return Err(RegistryError::UploadUnknown);
-        }
-        Ok(())
+        self.with_blob_hold(digest, || async {
+            self.storage.commit_blob(parts, digest).await?;
+            match self.index.complete_upload(id, repository, digest, part.size).await? {
+                true => Ok(()),
+                false => Err(RegistryError::UploadUnknown),
+            }
+        })
+        .await
     }
 
     async fn rehash(&self, parts: &[PartKey], algorithm: Algorithm) -> Result<Digest, RegistryError> {

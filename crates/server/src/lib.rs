@@ -7,6 +7,7 @@ mod accounts_api;
 mod api;
 mod auth;
 mod error;
+mod observe;
 mod route;
 mod token;
 mod v2;
@@ -32,6 +33,9 @@ pub use error::ApiError;
 pub struct AppState {
     pub registry: Registry,
     pub auth: std::sync::Arc<auth::AuthContext>,
+    /// Whether the main listener serves `/metrics` (off when a separate metrics listener is
+    /// configured, so the main port can be public without exposing repository names).
+    pub metrics_on_main_listener: bool,
 }
 
 impl AppState {
@@ -39,12 +43,18 @@ impl AppState {
     /// replicas through the index).
     pub async fn new(registry: Registry, settings: AuthSettings) -> Result<AppState, wasmhub_registry::RegistryError> {
         let auth = auth::AuthContext::load(&registry, settings).await?;
-        Ok(AppState { registry, auth: std::sync::Arc::new(auth) })
+        Ok(AppState { registry, auth: std::sync::Arc::new(auth), metrics_on_main_listener: true })
     }
 }
 
 /// The whole HTTP application.
 pub fn app(state: AppState) -> Router {
+    let metrics = state.registry.metrics().clone();
+    let exposition = if state.metrics_on_main_listener {
+        Router::new().route("/metrics", get(observe::exposition).with_state(metrics.clone()))
+    } else {
+        Router::new()
+    };
     let v2 = Router::new()
         .route("/v2", any(v2::dispatch))
         .route("/v2/", any(v2::dispatch))
@@ -61,6 +71,8 @@ pub fn app(state: AppState) -> Router {
         .merge(web::router())
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(ready))
+        .merge(exposition)
+        .layer(axum::middleware::from_fn_with_state(metrics, observe::track))
         .layer(
             TraceLayer::new_for_http().make_span_with(|request: &Request<_>| {
                 tracing::info_span!("request", method = %request.method(), path = %request.uri().path())
@@ -74,6 +86,16 @@ async fn ready(axum::extract::State(state): axum::extract::State<AppState>) -> a
         Ok(_) => axum::http::StatusCode::OK,
         Err(_) => axum::http::StatusCode::SERVICE_UNAVAILABLE,
     }
+}
+
+/// Serves only `/metrics` (the `--metrics-listen` listener) until `shutdown` resolves.
+pub async fn serve_metrics(
+    listener: TcpListener,
+    metrics: wasmhub_registry::metrics::Metrics,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let app = Router::new().route("/metrics", get(observe::exposition)).with_state(metrics);
+    axum::serve(listener, app).with_graceful_shutdown(shutdown).await
 }
 
 /// Serves `state` on `listener` until `shutdown` resolves, then lets in-flight requests

@@ -13,6 +13,7 @@ use object_store::path::Path;
 use object_store::prefix::PrefixStore;
 use object_store::{GetOptions, GetRange, ObjectStore, PutPayload, PutPayloadMut, WriteMultipart};
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
+use wasmhub_metrics::OpMetrics;
 use wasmhub_oci::{Digest, DigestHasher, UploadId};
 
 use crate::{PartKey, StorageError, StorageLocation, WrittenPart};
@@ -29,13 +30,15 @@ pub type BlobStream = BoxStream<'static, Result<Bytes, StorageError>>;
 /// Blobs and upload parts in object storage.
 #[derive(Clone)]
 pub struct BlobStore {
-    store: Arc<dyn ObjectStore>,
+    pub(crate) store: Arc<dyn ObjectStore>,
     /// Set for the local directory backend, which is read with plain file I/O (larger reads
     /// than `object_store`'s 8 KiB chunks).
     local_root: Option<PathBuf>,
+    /// Where operation latencies and failures go (`with_metrics`).
+    metrics: OpMetrics,
 }
 
-fn blob_path(digest: &Digest) -> Path {
+pub(crate) fn blob_path(digest: &Digest) -> Path {
     let hex = digest.hex();
     Path::from(format!("blobs/{}/{}/{}", digest.algorithm().as_str(), &hex[..2], hex))
 }
@@ -47,7 +50,7 @@ impl BlobStore {
                 tokio::fs::create_dir_all(dir).await?;
                 let root = tokio::fs::canonicalize(dir).await?;
                 let store = LocalFileSystem::new_with_prefix(&root)?;
-                Ok(BlobStore { store: Arc::new(store), local_root: Some(root) })
+                Ok(BlobStore { store: Arc::new(store), local_root: Some(root), metrics: OpMetrics::detached() })
             }
             StorageLocation::S3 { bucket, prefix } => {
                 let mut builder = AmazonS3Builder::from_env().with_bucket_name(bucket);
@@ -58,21 +61,36 @@ impl BlobStore {
                 }
                 let s3: Arc<dyn ObjectStore> = Arc::new(builder.build()?);
                 let store = if prefix.is_empty() { s3 } else { Arc::new(PrefixStore::new(s3, prefix.as_str())) };
-                Ok(BlobStore { store, local_root: None })
+                Ok(BlobStore { store, local_root: None, metrics: OpMetrics::detached() })
             }
         }
     }
 
-    pub async fn blob_exists(&self, digest: &Digest) -> Result<bool, StorageError> {
-        match self.store.head(&blob_path(digest)).await {
-            Ok(_) => Ok(true),
-            Err(object_store::Error::NotFound { .. }) => Ok(false),
-            Err(other) => Err(StorageError::Backend(other)),
-        }
+    /// Sends operation latencies and failures to `metrics` (the registry's shared set).
+    pub fn with_metrics(mut self, metrics: OpMetrics) -> BlobStore {
+        self.metrics = metrics;
+        self
     }
 
-    /// Streams a blob, or the inclusive byte range `(first, last)` of it.
+    pub async fn blob_exists(&self, digest: &Digest) -> Result<bool, StorageError> {
+        self.metrics
+            .time("head", is_failure, async {
+                match self.store.head(&blob_path(digest)).await {
+                    Ok(_) => Ok(true),
+                    Err(object_store::Error::NotFound { .. }) => Ok(false),
+                    Err(other) => Err(StorageError::Backend(other)),
+                }
+            })
+            .await
+    }
+
+    /// Streams a blob, or the inclusive byte range `(first, last)` of it. The recorded
+    /// latency is the time to open it (to the first byte), not to stream it.
     pub async fn read_blob(&self, digest: &Digest, range: Option<(u64, u64)>) -> Result<BlobStream, StorageError> {
+        self.metrics.time("get", is_failure, self.open_blob(digest, range)).await
+    }
+
+    async fn open_blob(&self, digest: &Digest, range: Option<(u64, u64)>) -> Result<BlobStream, StorageError> {
         let path = blob_path(digest);
         if let Some(root) = &self.local_root {
             return read_local(root.join(path.as_ref()), range).await;
@@ -105,6 +123,20 @@ impl BlobStore {
     /// the way: each byte is hashed once and written once. Fails with `TooLarge` past `limit`
     /// bytes. On any failure the part is abandoned and the hasher must be discarded.
     pub async fn write_part<S, E>(
+        &self,
+        upload: UploadId,
+        hasher: DigestHasher,
+        body: S,
+        limit: Option<u64>,
+    ) -> Result<(WrittenPart, DigestHasher), StorageError>
+    where
+        S: Stream<Item = Result<Bytes, E>> + Send,
+        E: Into<Box<dyn StdError + Send + Sync>>,
+    {
+        self.metrics.time("write_part", is_failure, self.write_part_untimed(upload, hasher, body, limit)).await
+    }
+
+    async fn write_part_untimed<S, E>(
         &self,
         upload: UploadId,
         mut hasher: DigestHasher,
@@ -178,6 +210,10 @@ impl BlobStore {
     /// parts. One part is renamed into place (no byte is written again); several are
     /// concatenated. If the blob already exists the parts are simply dropped.
     pub async fn commit_blob(&self, parts: &[PartKey], digest: &Digest) -> Result<(), StorageError> {
+        self.metrics.time("commit", is_failure, self.commit_blob_untimed(parts, digest)).await
+    }
+
+    async fn commit_blob_untimed(&self, parts: &[PartKey], digest: &Digest) -> Result<(), StorageError> {
         let target = blob_path(digest);
         if self.blob_exists(digest).await? {
             self.delete_parts(parts).await;
@@ -220,7 +256,8 @@ impl BlobStore {
 
     /// Streams a written part back (to re-hash an upload with another algorithm).
     pub async fn read_part(&self, part: &PartKey) -> Result<BlobStream, StorageError> {
-        let result = self.store.get(&part.path()).await.map_err(StorageError::from_backend)?;
+        let open = async { self.store.get(&part.path()).await.map_err(StorageError::from_backend) };
+        let result = self.metrics.time("read_part", is_failure, open).await?;
         Ok(result.into_stream().map_err(StorageError::from_backend).boxed())
     }
 
@@ -228,13 +265,21 @@ impl BlobStore {
     /// collector removes it later.
     pub async fn delete_parts(&self, parts: &[PartKey]) {
         for part in parts {
-            if let Err(error) = self.store.delete(&part.path()).await {
+            let delete = async { self.store.delete(&part.path()).await };
+            let failed = |error: &object_store::Error| !matches!(error, object_store::Error::NotFound { .. });
+            if let Err(error) = self.metrics.time("delete", failed, delete).await {
                 if !matches!(error, object_store::Error::NotFound { .. }) {
                     tracing::warn!(part = part.as_str(), %error, "could not delete an upload part");
                 }
             }
         }
     }
+}
+
+/// Whether an error is storage failing, as opposed to an answer (a missing object) or the
+/// client's doing (a broken or oversized body).
+fn is_failure(error: &StorageError) -> bool {
+    !matches!(error, StorageError::NotFound(_) | StorageError::Body(_) | StorageError::TooLarge { .. })
 }
 
 async fn read_local(file: PathBuf, range: Option<(u64, u64)>) -> Result<BlobStream, StorageError> {

@@ -10,10 +10,12 @@
 
 mod blobs;
 mod error;
+mod listing;
 mod location;
 mod upload;
 
 pub use blobs::{BlobStore, BlobStream};
 pub use error::StorageError;
+pub use listing::{StoredBlob, StoredPart, LIST_PAGE};
 pub use location::StorageLocation;
 pub use upload::{PartKey, WrittenPart};

@@ -99,6 +99,14 @@ impl TestServer {
         TestServer::start_with_policy(dir, &database, &storage, wasmhub_registry::AccessPolicy::ENFORCED).await
     }
 
+    /// An open server recording into `metrics` (e.g. with a small repository label cap).
+    pub async fn start_with_metrics(metrics: wasmhub_registry::metrics::Metrics) -> TestServer {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let (database, storage) = (database_url(dir.path()), storage_url(dir.path()));
+        let registry = wasmhub::open_registry(&database, &storage, Default::default()).await.expect("registry opens");
+        TestServer::serve(dir, registry.with_metrics(metrics)).await
+    }
+
     async fn start_with(dir: TempDir, database: &str, storage: &str) -> TestServer {
         TestServer::start_with_policy(dir, database, storage, wasmhub_registry::AccessPolicy::OPEN).await
     }
@@ -110,7 +118,10 @@ impl TestServer {
         policy: wasmhub_registry::AccessPolicy,
     ) -> TestServer {
         let registry = wasmhub::open_registry(database, storage, Default::default()).await.expect("registry opens");
-        let registry = registry.with_policy(policy);
+        TestServer::serve(dir, registry.with_policy(policy)).await
+    }
+
+    async fn serve(dir: TempDir, registry: wasmhub_registry::Registry) -> TestServer {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let base = format!("http://{}", listener.local_addr().unwrap());
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
@@ -124,6 +135,11 @@ impl TestServer {
         });
         let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
         TestServer { base, client, registry: state_registry, _dir: dir, shutdown: Some(tx) }
+    }
+
+    /// The server's temporary data directory (its database and, for file storage, `blobs/`).
+    pub fn data_dir(&self) -> &Path {
+        self._dir.path()
     }
 
     pub fn url(&self, path: &str) -> String {
