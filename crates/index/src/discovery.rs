@@ -60,13 +60,20 @@ impl Index {
         Ok(Some(tags))
     }
 
-    /// Up to `limit` repository names after `last`, in lexical order.
-    pub async fn repositories(&self, last: Option<&str>, limit: u32) -> Result<Vec<RepoName>, IndexError> {
-        let rows = sqlx::query("SELECT name FROM repositories WHERE name > $1 ORDER BY name LIMIT $2")
-            .bind(last.unwrap_or_default())
-            .bind(i64::from(limit))
-            .fetch_all(&self.pool)
-            .await?;
+    /// Up to `limit` repository names after `last` that `visibility` lets the caller see, in
+    /// lexical order.
+    pub async fn repositories(
+        &self,
+        last: Option<&str>,
+        limit: u32,
+        visibility: crate::Visibility,
+    ) -> Result<Vec<RepoName>, IndexError> {
+        let sql = format!(
+            "SELECT r.name FROM repositories r WHERE r.name > $1 AND {} ORDER BY r.name LIMIT $2",
+            visibility.predicate()
+        );
+        let rows =
+            sqlx::query(&sql).bind(last.unwrap_or_default()).bind(i64::from(limit)).fetch_all(&self.pool).await?;
         rows.iter()
             .map(|row| {
                 let name: String = row.try_get("name")?;

@@ -262,6 +262,9 @@ async fn repositories_list_in_order_with_pagination(index: &Index) {
         index.link_blob(&name(repo), &digest_of("b"), 1).await.unwrap();
     }
     let names = |list: Vec<RepoName>| list.iter().map(|n| n.to_string()).collect::<Vec<_>>();
-    assert_eq!(names(index.repositories(None, 10).await.unwrap()), ["alpha/x", "alpha/y", "mid", "zeta/x"]);
-    assert_eq!(names(index.repositories(Some("alpha/y"), 1).await.unwrap()), ["mid"]);
+    assert_eq!(
+        names(index.repositories(None, 10, Default::default()).await.unwrap()),
+        ["alpha/x", "alpha/y", "mid", "zeta/x"]
+    );
+    assert_eq!(names(index.repositories(Some("alpha/y"), 1, Default::default()).await.unwrap()), ["mid"]);
 }

@@ -69,7 +69,8 @@ impl Registry {
         Ok(Page { items, more })
     }
 
-    /// Repositories the caller may read, in lexical order (`GET /v2/_catalog`).
+    /// Repositories the caller may read, in lexical order (`GET /v2/_catalog`): filtered in
+    /// SQL by the same visibility rule as search, so a page costs one query.
     pub async fn catalog(
         &self,
         caller: &Caller,
@@ -80,24 +81,11 @@ impl Registry {
         if size == 0 {
             return Ok(Page { items: Vec::new(), more: false });
         }
-        let mut items = Vec::with_capacity(size as usize);
-        let mut cursor = last.map(|name| name.as_str().to_owned());
-        loop {
-            let batch = self.index.repositories(cursor.as_deref(), size + 1).await?;
-            let exhausted = batch.len() <= size as usize;
-            for name in batch {
-                cursor = Some(name.as_str().to_owned());
-                if self.may_pull(caller, &name).await {
-                    if items.len() == size as usize {
-                        return Ok(Page { items, more: true });
-                    }
-                    items.push(name);
-                }
-            }
-            if exhausted {
-                return Ok(Page { items, more: false });
-            }
-        }
+        let visibility = self.visibility(caller);
+        let mut items = self.index.repositories(last.map(RepoName::as_str), size + 1, visibility).await?;
+        let more = items.len() > size as usize;
+        items.truncate(size as usize);
+        Ok(Page { items, more })
     }
 
     /// Manifests whose `subject` is `subject`, as an OCI index (`GET /referrers/<digest>`).
