@@ -444,3 +444,26 @@ async fn of_two_concurrent_chunks_at_one_offset_exactly_one_is_accepted() {
     let winner: &[u8] = if a.status() == 202 { &BLOB[..10] } else { b"ABCDEFGHIJ" };
     assert_eq!(finish(&server, &url, &sha256(winner), b"").await.status(), 201);
 }
+
+#[tokio::test]
+async fn finished_and_cancelled_uploads_leave_no_directories_behind() {
+    let server = TestServer::start().await;
+    if common::backends::uses_s3() {
+        return; // object stores have no directories
+    }
+    server.push_blob("tidy/repo", b"monolithic").await;
+    let start = server.client.post(server.url("/v2/tidy/repo/blobs/uploads/")).send().await.unwrap();
+    let location = server.location(&start);
+    let patch = server.client.patch(&location).body(b"chunked".to_vec()).send().await.unwrap();
+    assert_eq!(patch.status(), 202);
+    let finish = server.client.put(format!("{location}?digest={}", common::sha256(b"chunked"))).send().await.unwrap();
+    assert_eq!(finish.status(), 201);
+    let start = server.client.post(server.url("/v2/tidy/repo/blobs/uploads/")).send().await.unwrap();
+    let location = server.location(&start);
+    server.client.patch(&location).body(b"abandoned".to_vec()).send().await.unwrap();
+    assert_eq!(server.client.delete(&location).send().await.unwrap().status(), 204);
+    let uploads = server.data_dir().join("blobs/uploads");
+    let left: Vec<_> =
+        std::fs::read_dir(&uploads).map(|dir| dir.flatten().map(|e| e.path()).collect()).unwrap_or_default();
+    assert!(left.is_empty(), "upload directories left behind: {left:?}");
+}

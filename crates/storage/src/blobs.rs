@@ -219,20 +219,27 @@ impl BlobStore {
             self.delete_parts(parts).await;
             return Ok(());
         }
+        let committed = self.place_blob(parts, &target).await;
+        self.prune_upload_directories(parts).await;
+        committed
+    }
+
+    /// Puts the parts' content at `target`: one part renamed, several composed.
+    async fn place_blob(&self, parts: &[PartKey], target: &Path) -> Result<(), StorageError> {
         match parts {
             [] => {
-                self.store.put(&target, PutPayload::default()).await?;
+                self.store.put(target, PutPayload::default()).await?;
             }
-            [single] => match self.store.rename(&single.path(), &target).await {
+            [single] => match self.store.rename(&single.path(), target).await {
                 Ok(()) => {}
                 Err(object_store::Error::NotFound { path, .. }) => return Err(StorageError::NotFound(path)),
                 // S3 copies an object over 5 GiB only in parts: compose it instead.
                 Err(error) => {
                     tracing::debug!(%error, "server-side rename failed; copying through the registry");
-                    self.compose(parts, &target).await?;
+                    self.compose(parts, target).await?;
                 }
             },
-            several => self.compose(several, &target).await?,
+            several => self.compose(several, target).await?,
         }
         Ok(())
     }
@@ -250,7 +257,7 @@ impl BlobStore {
             }
         }
         writer.finish().await?;
-        self.delete_parts(parts).await;
+        self.delete_part_objects(parts).await;
         Ok(())
     }
 
@@ -264,6 +271,26 @@ impl BlobStore {
     /// Best-effort removal of parts: a leftover part is garbage, never visible, and the
     /// collector removes it later.
     pub async fn delete_parts(&self, parts: &[PartKey]) {
+        self.delete_part_objects(parts).await;
+        self.prune_upload_directories(parts).await;
+    }
+
+    /// A local directory keeps the emptied `uploads/<id>/` directory of every upload (object
+    /// stores have no directories): remove it once its parts are gone. `remove_dir` only
+    /// removes an empty directory, so a part still being written keeps it.
+    async fn prune_upload_directories(&self, parts: &[PartKey]) {
+        let Some(root) = &self.local_root else {
+            return;
+        };
+        let mut directories: Vec<_> =
+            parts.iter().filter_map(|part| part.as_str().rsplit_once('/')).map(|(dir, _)| dir).collect();
+        directories.dedup();
+        for directory in directories {
+            let _ = tokio::fs::remove_dir(root.join(directory)).await;
+        }
+    }
+
+    async fn delete_part_objects(&self, parts: &[PartKey]) {
         for part in parts {
             let delete = async { self.store.delete(&part.path()).await };
             let failed = |error: &object_store::Error| !matches!(error, object_store::Error::NotFound { .. });
