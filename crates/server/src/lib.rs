@@ -9,6 +9,7 @@ mod auth;
 mod error;
 mod observe;
 mod route;
+mod time;
 mod token;
 mod v2;
 mod web;

@@ -24,22 +24,6 @@ struct TokenResponse {
     issued_at: String,
 }
 
-/// RFC 3339 UTC time of a Unix timestamp (days-from-civil, Howard Hinnant's algorithm).
-fn rfc3339(seconds: i64) -> String {
-    let days = seconds.div_euclid(86_400);
-    let secs = seconds.rem_euclid(86_400);
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!("{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z", secs / 3600, secs % 3600 / 60, secs % 60)
-}
-
 pub async fn issue(State(state): State<AppState>, request: Request) -> Response {
     match issue_token(state, request).await {
         Ok(response) => response,
@@ -91,18 +75,8 @@ async fn issue_token(state: AppState, request: Request) -> Result<Response, ApiE
         token: token.clone(),
         access_token: token,
         expires_in: TOKEN_LIFETIME.as_secs(),
-        issued_at: rfc3339(now),
+        issued_at: crate::time::rfc3339(now * 1000),
     };
     Ok((StatusCode::OK, [(header::CONTENT_TYPE, "application/json")], serde_json::to_vec(&body).expect("serialises"))
         .into_response())
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn formats_rfc3339() {
-        assert_eq!(super::rfc3339(0), "1970-01-01T00:00:00Z");
-        assert_eq!(super::rfc3339(1_795_996_800), "2026-11-30T00:00:00Z");
-        assert_eq!(super::rfc3339(951_782_400), "2000-02-29T00:00:00Z");
-    }
 }

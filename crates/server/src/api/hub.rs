@@ -27,7 +27,7 @@ use wasmhub_registry::{namespace_of, project_id};
 
 use super::error::JsonError;
 use super::params::{Params, MAX_OFFSET};
-use super::time::rfc3339;
+use crate::time::rfc3339;
 use crate::AppState;
 
 /// Entries per page when `page_size` is absent: enough that `wasme`, which never pages, sees

@@ -7,7 +7,6 @@ mod hub;
 mod params;
 mod repositories;
 mod search;
-mod time;
 
 use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode};

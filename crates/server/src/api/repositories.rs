@@ -15,7 +15,7 @@ use wasmhub_registry::ModuleContent;
 use super::error::JsonError;
 use super::params::{Paging, Params};
 use super::search::SearchItem;
-use super::time::rfc3339;
+use crate::time::rfc3339;
 use crate::AppState;
 
 #[derive(Debug, Serialize)]

@@ -10,7 +10,7 @@ use wasmhub_registry::index::{SearchHit, SearchResults};
 
 use super::error::JsonError;
 use super::params::{search_query, Params};
-use super::time::rfc3339;
+use crate::time::rfc3339;
 use crate::AppState;
 
 /// One tagged Wasm module (OpenAPI `SearchItem`). Every key is always present.

@@ -1,10 +1,22 @@
-//! Unix milliseconds as RFC 3339 UTC timestamps (`2024-05-01T12:00:00.000Z`).
+//! Unix milliseconds as calendar time (UTC): RFC 3339 for the APIs and `/token`, a short
+//! form for the web pages. One implementation, since there is no date crate in the tree.
 
-pub fn rfc3339(millis: i64) -> String {
+/// A UTC calendar instant.
+pub struct Civil {
+    pub year: i64,
+    pub month: i64,
+    pub day: i64,
+    pub hour: i64,
+    pub minute: i64,
+    pub second: i64,
+    pub millis: i64,
+}
+
+/// Howard Hinnant's civil_from_days, on Unix milliseconds.
+pub fn civil(millis: i64) -> Civil {
     let secs = millis.div_euclid(1000);
     let ms = millis.rem_euclid(1000);
     let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
-    // Howard Hinnant's civil_from_days.
     let z = days + 719_468;
     let era = z.div_euclid(146_097);
     let doe = z - era * 146_097;
@@ -14,7 +26,13 @@ pub fn rfc3339(millis: i64) -> String {
     let day = doy - (153 * mp + 2) / 5 + 1;
     let month = if mp < 10 { mp + 3 } else { mp - 9 };
     let year = yoe + era * 400 + i64::from(month <= 2);
-    format!("{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{ms:03}Z", rem / 3600, rem % 3600 / 60, rem % 60)
+    Civil { year, month, day, hour: rem / 3600, minute: rem % 3600 / 60, second: rem % 60, millis: ms }
+}
+
+/// `2024-05-01T12:00:00.000Z`
+pub fn rfc3339(millis: i64) -> String {
+    let t = civil(millis);
+    format!("{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z", t.year, t.month, t.day, t.hour, t.minute, t.second, t.millis)
 }
 
 #[cfg(test)]
