@@ -2,79 +2,10 @@
 //! file) and PostgreSQL (a fresh schema in `WASMHUB_TEST_POSTGRES_URL`, default
 //! `postgres://postgres@127.0.0.1:5432/postgres`).
 
-use std::process::Command;
-
 use wasmhub_index::{Index, IndexError, NewManifest};
 use wasmhub_oci::{Digest, MediaType, Reference, RepoName, Tag, UploadId};
 
-struct Backend {
-    index: Index,
-    _dir: tempfile::TempDir,
-    schema: Option<String>,
-}
-
-fn admin_url() -> String {
-    std::env::var("WASMHUB_TEST_POSTGRES_URL")
-        .ok()
-        .filter(|url| !url.is_empty())
-        .unwrap_or_else(|| "postgres://postgres@127.0.0.1:5432/postgres".into())
-}
-
-fn psql(sql: &str) {
-    let output = Command::new("psql").args([admin_url().as_str(), "-v", "ON_ERROR_STOP=1", "-qc", sql]).output();
-    let output = output.expect("psql runs");
-    assert!(output.status.success(), "psql {sql}: {}", String::from_utf8_lossy(&output.stderr));
-}
-
-async fn sqlite() -> Backend {
-    let dir = tempfile::tempdir().unwrap();
-    let index = Index::connect(&format!("sqlite://{}/index.db", dir.path().display())).await.unwrap();
-    index.migrate().await.unwrap();
-    Backend { index, _dir: dir, schema: None }
-}
-
-async fn postgres() -> Backend {
-    let dir = tempfile::tempdir().unwrap();
-    let schema = format!("wasmhub_index_{}", uuid_like());
-    psql(&format!("CREATE SCHEMA {schema}"));
-    let index = Index::connect(&format!("{}?options[search_path]={schema}", admin_url())).await.unwrap();
-    index.migrate().await.unwrap();
-    Backend { index, _dir: dir, schema: Some(schema) }
-}
-
-impl Drop for Backend {
-    fn drop(&mut self) {
-        if let Some(schema) = &self.schema {
-            let _ = Command::new("psql")
-                .args([admin_url().as_str(), "-qc", &format!("DROP SCHEMA {schema} CASCADE")])
-                .output();
-        }
-    }
-}
-
-fn uuid_like() -> String {
-    UploadId::random().to_string().replace('-', "")
-}
-
-/// Each behaviour becomes `<name>::sqlite` and `<name>::postgres`.
-macro_rules! on_both_backends {
-    ($($name:ident),* $(,)?) => {$(
-        mod $name {
-            #[tokio::test]
-            async fn sqlite() {
-                let backend = super::sqlite().await;
-                super::$name(&backend.index).await;
-                backend.index.close().await;
-            }
-            #[tokio::test]
-            async fn postgres() {
-                let backend = super::postgres().await;
-                super::$name(&backend.index).await;
-                backend.index.close().await;
-            }
-        }
-    )*};
-}
+mod common;
 
 on_both_backends!(
     migrations_are_idempotent,
