@@ -5,7 +5,7 @@
 //!
 //! A missing client fails its test unless `WASMHUB_SKIP_CLIENT_TESTS=1` (as in `clients.rs`).
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 use std::process::{Command, Stdio};

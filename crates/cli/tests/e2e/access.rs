@@ -2,7 +2,7 @@
 //! Docker token flow with scope reduction, and credentials that must not work (expired,
 //! revoked, tampered), with nothing private leaking through any `/v2/` endpoint.
 
-mod common;
+use crate::common;
 
 use base64::Engine as _;
 use common::{sha256, TestServer, OCI_MANIFEST};

@@ -2,7 +2,7 @@
 //! the headers that come with them, conditional and range requests, and the 404/400 answers
 //! with the spec's error codes. Every `/v2` response carries `Docker-Distribution-API-Version`.
 
-mod common;
+use crate::common;
 
 use common::{body, descriptor, error_code, header, sha256, TestServer, OCI_MANIFEST, WASM_CONFIG, WASM_LAYER};
 

@@ -1,7 +1,7 @@
 //! Wasm indexing on push and the search API, over HTTP: modules built from WAT, pushed in each
 //! packaging format, found by what they are the moment the push returns.
 
-mod common;
+use crate::common;
 
 use common::wasm::{component, proxy_filter, wasi_command};
 use common::{sha256, TestServer};

@@ -3,7 +3,7 @@
 //! types, OCI 1.1 `artifactType`/`subject`), the checks on what they reference, and the 400s and
 //! 413 for manifests that must be refused.
 
-mod common;
+use crate::common;
 
 use common::{
     body, descriptor, error_code, header, oci_manifest, sha256, sha512, TestServer, DOCKER_CONFIG, DOCKER_LAYER,

@@ -1,7 +1,7 @@
 //! The account administration API and command line: users, organisations, tokens, and the
 //! WebAssembly Hub's `GET /api/users/current`, over real HTTP with access control on.
 
-mod common;
+use crate::common;
 
 use base64::Engine as _;
 use common::TestServer;

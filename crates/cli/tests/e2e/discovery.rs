@@ -2,7 +2,7 @@
 //! tag listing in lexical order with `n`/`last` pagination and `Link` headers, the catalog,
 //! and the referrers API with its `artifactType` filter.
 
-mod common;
+use crate::common;
 
 use common::{
     descriptor, error_code, header, oci_manifest, sha256, TestServer, EMPTY_JSON, OCI_EMPTY, OCI_INDEX, OCI_MANIFEST,

@@ -2,7 +2,7 @@
 //! monolithic, single-POST, chunked, streamed and resumed uploads, digest checks, cancelling,
 //! and cross-repository mounts. Manifest pushes are in `push_manifests.rs`.
 
-mod common;
+use crate::common;
 
 use common::{body, error_code, header, sha256, sha512, TestServer};
 

@@ -4,7 +4,7 @@
 //! These tests always run on PostgreSQL (they are about the production backend), with S3
 //! when `WASMHUB_TEST_STORAGE=s3` and a shared directory otherwise.
 
-mod common;
+use crate::common;
 
 use common::{sha256, TestServer, OCI_MANIFEST};
 

@@ -3,7 +3,7 @@
 //! and database timings and the per-repository counters (with their label cap) move by
 //! exactly what the requests did.
 
-mod common;
+use crate::common;
 
 use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};

@@ -2,7 +2,7 @@
 //! walks it: projects, then each project's repositories, then each repository's tags with the
 //! `module.wasm.runtime/*` annotations; and `/api/search?q=` for `wasme list --search`.
 
-mod common;
+use crate::common;
 
 use base64::Engine as _;
 use common::wasm::{proxy_filter, wasi_command};

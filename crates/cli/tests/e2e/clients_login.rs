@@ -2,7 +2,7 @@
 //! access control on (the default), push and pull with their stored credentials, and are
 //! refused without them. Runs against the real `wasmhub` binary.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 use std::process::{Command, Output};

@@ -2,7 +2,7 @@
 //! their tags), tags alone and blobs, the 404s for what is not there, and 405 for methods an
 //! endpoint does not have.
 
-mod common;
+use crate::common;
 
 use common::{body, descriptor, error_code, oci_manifest, sha256, TestServer, OCI_MANIFEST, WASM_CONFIG, WASM_LAYER};
 use serde_json::{json, Value};

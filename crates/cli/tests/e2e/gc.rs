@@ -2,7 +2,7 @@
 //! corrupts a push in flight. `WASMHUB_TEST_GC_SECONDS` sets how long the concurrent test runs
 //! (default 15; the acceptance run uses 60 on each backend).
 
-mod common;
+use crate::common;
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};

@@ -10,7 +10,7 @@
 //! `WASMHUB_SKIP_CLIENT_TESTS=1`, in which case the test says "skipped" and passes.
 //! Each test uses its own repository (`ns/<client>-<random>`), so they run in parallel.
 
-mod common;
+use crate::common;
 
 use std::collections::HashMap;
 use std::ffi::OsStr;

@@ -1,6 +1,6 @@
 //! Crash safety, graceful shutdown and bounded memory, against the real `wasmhub` binary.
 
-mod common;
+use crate::common;
 
 use std::time::{Duration, Instant};
 

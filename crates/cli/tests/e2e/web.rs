@@ -2,7 +2,7 @@
 //! as a browser reads it (no JavaScript): status, content type, the facts and snippets on the
 //! page, escaping of untrusted text, private repositories kept out, and the size budget.
 
-mod common;
+use crate::common;
 
 use base64::Engine as _;
 use common::wasm::{proxy_filter, solo_config, wasi_command};
