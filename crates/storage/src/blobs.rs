@@ -207,6 +207,14 @@ impl BlobStore {
         Ok((WrittenPart { key, size }, hasher))
     }
 
+    /// Whether `commit_blob` of these parts is quick: a rename of a local file (or nothing),
+    /// or a server-side copy of a small object. Callers may then place the blob while
+    /// holding a database transaction open.
+    pub fn places_quickly(&self, parts: &[PartKey], size: u64) -> bool {
+        const SMALL_OBJECT: u64 = 8 * 1024 * 1024;
+        parts.is_empty() || (parts.len() == 1 && (self.local_root.is_some() || size <= SMALL_OBJECT))
+    }
+
     /// Makes the verified content of `parts` (in order) the blob `digest`, then removes the
     /// parts. One part is renamed into place (no byte is written again); several are
     /// concatenated. If the blob already exists the parts are simply dropped.
@@ -276,15 +284,15 @@ impl BlobStore {
         self.prune_upload_directories(parts).await;
     }
 
-    /// A local directory keeps the emptied `uploads/<id>/` directory of every upload (object
-    /// stores have no directories): remove it once its parts are gone. `remove_dir` only
-    /// removes an empty directory, so a part still being written keeps it.
+    /// Parts recorded by an older version sit in an `uploads/<id>/` directory, which a local
+    /// directory keeps once emptied (object stores have no directories): remove it once its
+    /// parts are gone. `remove_dir` only removes an empty directory, so a part still being
+    /// written keeps it. Parts written now have flat keys and no directory (see `PartKey`).
     async fn prune_upload_directories(&self, parts: &[PartKey]) {
         let Some(root) = &self.local_root else {
             return;
         };
-        let mut directories: Vec<_> =
-            parts.iter().filter_map(|part| part.as_str().rsplit_once('/')).map(|(dir, _)| dir).collect();
+        let mut directories: Vec<_> = parts.iter().filter_map(PartKey::legacy_directory).collect();
         directories.dedup();
         for directory in directories {
             let _ = tokio::fs::remove_dir(root.join(directory)).await;

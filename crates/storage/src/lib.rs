@@ -3,7 +3,8 @@
 //!
 //! Layout inside the store:
 //! - `blobs/<algorithm>/<first two hex>/<hex>`: a verified blob, immutable once written;
-//! - `uploads/<upload id>/<part id>`: one chunk of an upload session, written while hashed.
+//! - `uploads/<upload id>.<part id>`: one chunk of an upload session, written while hashed
+//!   (parts written by earlier versions: `uploads/<upload id>/<part id>`).
 //!
 //! A blob object only ever appears whole (written to a part, then renamed or composed into
 //! place), so a crash leaves at most unreferenced parts, never a partial blob.

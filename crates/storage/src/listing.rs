@@ -84,7 +84,7 @@ impl BlobStore {
                 match item {
                     Ok(meta) => {
                         let key = PartKey::from_stored(meta.location.as_ref()).ok();
-                        let upload = key.as_ref().and_then(|key| key.as_str().split('/').nth(1)?.parse().ok());
+                        let upload = key.as_ref().and_then(PartKey::upload);
                         match (key, upload) {
                             (Some(key), Some(upload)) => Some(Ok(StoredPart {
                                 upload,
