@@ -119,9 +119,10 @@ async fn sigkill_during_concurrent_pushes_never_leaves_partial_content_visible()
     for round in 0..3u64 {
         let mut server = WasmhubProcess::start_in(data.path());
         let base = format!("http://{}", server.host());
+        let acknowledged = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
         let mut pushers = Vec::new();
         for pusher in 0..8u64 {
-            let base = base.clone();
+            let (base, acknowledged) = (base.clone(), acknowledged.clone());
             pushers.push(tokio::spawn(async move {
                 let client = client();
                 for i in 0.. {
@@ -130,12 +131,20 @@ async fn sigkill_during_concurrent_pushes_never_leaves_partial_content_visible()
                     if push_artifact(&client, &base, &repo, &format!("r{round}-p{pusher}-{i}"), seed).await.is_err() {
                         return i;
                     }
+                    acknowledged.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 }
                 unreachable!()
             }));
         }
-        // Let pushes get well under way, then kill the server mid-flight.
-        tokio::time::sleep(Duration::from_millis(700 + 400 * round)).await;
+        // Let pushes get well under way, then kill the server mid-flight. Waiting for a number
+        // of acknowledged pushes rather than a fixed time keeps the test meaningful on a
+        // loaded machine, where a fixed 700 ms once saw no push complete.
+        let wanted = 8 * (round + 1);
+        let give_up = Instant::now() + Duration::from_secs(60);
+        while acknowledged.load(std::sync::atomic::Ordering::Relaxed) < wanted && Instant::now() < give_up {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        tokio::time::sleep(Duration::from_millis(100 * round)).await;
         server.kill();
         let completed: u64 = futures::future::join_all(pushers).await.into_iter().map(|r| r.unwrap()).sum();
         assert!(completed > 0, "round {round}: no push completed before the kill; the test proves nothing");

@@ -213,11 +213,34 @@ async fn verify_pull(server: &TestServer, pushed: &Pushed) -> Result<(), String>
 
 /// One client: pushes images (sharing some layers with the others, sometimes by mount),
 /// pulls each back at once, deletes some older ones to make garbage. Returns what it kept.
-async fn client(server: Arc<TestServer>, task: usize, until: Instant, clean_failures: Arc<AtomicU64>) -> Vec<Pushed> {
+/// When the clients stop: after the test's duration AND once the collector has run once per
+/// second of it, so a slow machine (each run takes longer under load) stretches the test
+/// instead of failing it; `cap` bounds the stretch.
+#[derive(Clone)]
+struct Deadline {
+    until: Instant,
+    cap: Instant,
+    min_runs: u64,
+    runs: Arc<AtomicU64>,
+}
+
+impl Deadline {
+    fn passed(&self) -> bool {
+        let now = Instant::now();
+        now >= self.cap || (now >= self.until && self.runs.load(Ordering::Relaxed) >= self.min_runs)
+    }
+}
+
+async fn client(
+    server: Arc<TestServer>,
+    task: usize,
+    deadline: Deadline,
+    clean_failures: Arc<AtomicU64>,
+) -> Vec<Pushed> {
     let mut kept: Vec<Pushed> = Vec::new();
     let repo = format!("stress/t{task}");
     let mut n = 0usize;
-    while Instant::now() < until {
+    while !deadline.passed() {
         n += 1;
         let shared = format!("shared layer {}", n % 5).repeat(200).into_bytes();
         let own = format!("task {task} push {n}").repeat(50).into_bytes();
@@ -265,7 +288,13 @@ async fn client(server: Arc<TestServer>, task: usize, until: Instant, clean_fail
 async fn gc_every_200ms_while_8_clients_push_and_pull_leaves_every_tag_pullable() {
     let seconds: u64 = std::env::var("WASMHUB_TEST_GC_SECONDS").ok().and_then(|s| s.parse().ok()).unwrap_or(15);
     let server = Arc::new(TestServer::start().await);
-    let until = Instant::now() + Duration::from_secs(seconds);
+    let gc_runs = Arc::new(AtomicU64::new(0));
+    let deadline = Deadline {
+        until: Instant::now() + Duration::from_secs(seconds),
+        cap: Instant::now() + Duration::from_secs(seconds * 4),
+        min_runs: seconds,
+        runs: gc_runs.clone(),
+    };
     let stop = Arc::new(AtomicBool::new(false));
     let collector = {
         let (server, stop) = (server.clone(), stop.clone());
@@ -280,14 +309,16 @@ async fn gc_every_200ms_while_8_clients_push_and_pull_leaves_every_tag_pullable(
                 totals.links += report.links;
                 totals.spared += report.spared;
                 runs += 1;
+                gc_runs.fetch_add(1, Ordering::Relaxed);
                 tokio::time::sleep(Duration::from_millis(200)).await;
             }
             (runs, totals)
         })
     };
     let clean_failures = Arc::new(AtomicU64::new(0));
-    let clients: Vec<_> =
-        (0..8).map(|task| tokio::spawn(client(server.clone(), task, until, clean_failures.clone()))).collect();
+    let clients: Vec<_> = (0..8)
+        .map(|task| tokio::spawn(client(server.clone(), task, deadline.clone(), clean_failures.clone())))
+        .collect();
     let mut kept = Vec::new();
     for handle in clients {
         kept.extend(handle.await.expect("client task"));
