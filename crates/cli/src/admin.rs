@@ -10,7 +10,7 @@ use wasmhub_registry::{Caller, Registry};
 
 use crate::config::{OrgCommand, TokenCommand, UserCommand};
 
-async fn registry(database_url: &str) -> anyhow::Result<Registry> {
+pub(crate) async fn registry(database_url: &str) -> anyhow::Result<Registry> {
     let index = crate::open_index(database_url).await?;
     // Administration needs no blob storage; a throwaway directory satisfies the type.
     let scratch = std::env::temp_dir().join("wasmhub-admin-unused");

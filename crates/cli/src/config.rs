@@ -36,6 +36,9 @@ pub enum Command {
     Gc(crate::gc::GcArgs),
     /// Check that storage holds every recorded blob intact; exits non-zero on problems.
     Fsck(crate::gc::FsckArgs),
+    /// Manage webhooks (CloudEvents on push, tag move, delete and GC).
+    #[command(subcommand)]
+    Webhook(crate::webhook::WebhookCommand),
     /// Manage users.
     #[command(subcommand)]
     User(UserCommand),
@@ -221,6 +224,9 @@ pub struct ServeArgs {
     /// Seconds in-flight requests get to finish after SIGTERM/SIGINT.
     #[arg(long, env = "WASMHUB_SHUTDOWN_GRACE_SECONDS", default_value_t = 30)]
     pub shutdown_grace_seconds: u64,
+
+    #[command(flatten)]
+    pub webhooks: crate::webhook::DeliveryArgs,
 }
 
 impl ServeArgs {

@@ -10,6 +10,7 @@ pub mod admin;
 pub mod config;
 pub mod gc;
 pub mod reindex;
+pub mod webhook;
 
 /// Opens the index (applying pending migrations) and the blob store.
 pub async fn open_registry(database_url: &str, storage_url: &str, limits: Limits) -> anyhow::Result<Registry> {

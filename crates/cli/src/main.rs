@@ -30,6 +30,7 @@ async fn main() -> anyhow::Result<()> {
         Command::Reindex(args) => wasmhub::reindex::run(args).await,
         Command::Gc(args) => wasmhub::gc::gc(args).await,
         Command::Fsck(args) => wasmhub::gc::fsck(args).await,
+        Command::Webhook(command) => wasmhub::webhook::webhook(command).await,
         Command::User(command) => wasmhub::admin::user(command).await,
         Command::Org(command) => wasmhub::admin::org(command).await,
         Command::Token(command) => wasmhub::admin::token(command).await,
@@ -68,6 +69,8 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let address = listener.local_addr()?;
     tracing::info!(%address, database = %wasmhub::redact(&args.database.database_url), storage = %args.storage_url, "listening");
     let index = registry.index().clone();
+    let deliveries =
+        wasmhub::webhook::DeliveryWorker::start(&registry, args.webhooks.options(args.public_url.as_deref()));
     let settings = AuthSettings { public_url: args.public_url.clone(), ..AuthSettings::default() };
     let state =
         AppState { metrics_on_main_listener: metrics_server.is_none(), ..AppState::new(registry, settings).await? };
@@ -75,6 +78,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     if let Some(metrics_server) = metrics_server {
         metrics_server.abort();
     }
+    deliveries.stop(args.shutdown_grace()).await;
     index.close().await;
     tracing::info!("stopped");
     Ok(())

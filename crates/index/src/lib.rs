@@ -8,6 +8,7 @@
 //! transaction, so a crash never leaves half of it visible.
 
 mod accounts;
+mod audit;
 mod blobs;
 mod catalog;
 mod connection;
@@ -15,9 +16,11 @@ mod discovery;
 mod error;
 mod gc;
 mod gc_uploads;
+mod events;
 mod integrity;
 mod manifests;
 mod migrate;
+mod manifest_events;
 mod projects;
 mod search;
 mod tokens;
@@ -30,11 +33,13 @@ pub use connection::{Backend, Index};
 pub use discovery::Referrer;
 pub use error::IndexError;
 pub use gc::{CollectTarget, CollectableBlob, UnreferencedLink};
+pub use audit::{AuditEntry, AuditQuery, AuditRecord};
 pub use gc_uploads::StaleUpload;
 pub use integrity::{ManifestUse, RecordedBlob};
 pub use manifests::{NewManifest, StoredManifest};
 pub use projects::{NamespaceSummary, RepositoryFilter, RepositoryListing};
 pub use search::{query_words, text_words, Facets, SearchHit, SearchQuery, SearchResults, SearchSort, Visibility};
+pub use events::{Actor, AttemptOutcome, Delivery, DeliveryStatus, EventKind, NewEvent, StoredEvent, Webhook};
 pub use tokens::StoredToken;
 pub use uploads::UploadSession;
 pub use wasm::{AbiRow, ExportRow, ImportRow, ManifestCursor, ManifestRef, WasmOutcome, WasmRecord};

@@ -4,8 +4,9 @@ use sqlx::{AnyConnection, Row};
 use wasmhub_oci::{Digest, MediaType, Reference, RepoName, Tag};
 
 use crate::blobs::ensure_repository;
+use crate::manifest_events::{manifest_deleted_in, pushed_in, tag_deleted_in, tag_target};
 use crate::wasm::write_wasm;
-use crate::{now_millis, Index, IndexError, WasmRecord};
+use crate::{now_millis, Actor, Index, IndexError, WasmRecord};
 
 /// A checked manifest, ready to be recorded.
 #[derive(Debug, Clone)]
@@ -63,10 +64,15 @@ impl Index {
     /// Records a manifest, its references and its tags in one transaction. Fails with
     /// `MissingReference` (and changes nothing) if a blob or child manifest is absent.
     pub async fn put_manifest(&self, manifest: &NewManifest<'_>) -> Result<(), IndexError> {
-        self.timed("put_manifest", self.put_manifest_untimed(manifest)).await
+        self.put_manifest_as(manifest, &Actor::system()).await
     }
 
-    async fn put_manifest_untimed(&self, manifest: &NewManifest<'_>) -> Result<(), IndexError> {
+    /// `put_manifest`, recording `actor` in the audit log and the events it queues.
+    pub async fn put_manifest_as(&self, manifest: &NewManifest<'_>, actor: &Actor) -> Result<(), IndexError> {
+        self.timed("put_manifest", self.put_manifest_untimed(manifest, actor)).await
+    }
+
+    async fn put_manifest_untimed(&self, manifest: &NewManifest<'_>, actor: &Actor) -> Result<(), IndexError> {
         let _guard = self.write_guard().await;
         let mut tx = self.pool.begin().await?;
         let repository_id = ensure_repository(&mut tx, manifest.repository).await?;
@@ -133,7 +139,11 @@ impl Index {
         if manifest.wasm.is_some() {
             write_wasm(&mut tx, repository_id, &digest, manifest.wasm.as_ref()).await?;
         }
+        let mut moved = Vec::new();
         for tag in &manifest.tags {
+            if let Some(previous) = tag_target(&mut tx, repository_id, tag).await?.filter(|d| *d != digest) {
+                moved.push((*tag, previous));
+            }
             sqlx::query(
                 "INSERT INTO tags (repository_id, name, manifest_digest, updated_at) VALUES ($1, $2, $3, $4)
                  ON CONFLICT (repository_id, name)
@@ -146,6 +156,7 @@ impl Index {
             .execute(&mut *tx)
             .await?;
         }
+        pushed_in(&mut tx, manifest, actor, &moved).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -195,27 +206,57 @@ impl Index {
 
     /// Deletes a manifest and every tag pointing at it. Returns whether it existed.
     pub async fn delete_manifest(&self, repository: &RepoName, digest: &Digest) -> Result<bool, IndexError> {
+        self.delete_manifest_as(repository, digest, &Actor::system()).await
+    }
+
+    /// `delete_manifest`, with its event and audit entry in the same transaction.
+    pub async fn delete_manifest_as(
+        &self,
+        repository: &RepoName,
+        digest: &Digest,
+        actor: &Actor,
+    ) -> Result<bool, IndexError> {
         let _guard = self.write_guard().await;
-        let result = sqlx::query(
-            "DELETE FROM manifests WHERE repository_id = (SELECT id FROM repositories WHERE name = $1) AND digest = $2",
+        let mut tx = self.pool.begin().await?;
+        let deleted = sqlx::query(
+            "DELETE FROM manifests WHERE repository_id = (SELECT id FROM repositories WHERE name = $1) AND digest = $2
+             RETURNING media_type, size",
         )
         .bind(repository.as_str())
         .bind(digest.to_string())
-        .execute(&self.pool)
+        .fetch_optional(&mut *tx)
         .await?;
-        Ok(result.rows_affected() > 0)
+        let Some(row) = deleted else {
+            return Ok(false);
+        };
+        let (media_type, size) = (row.try_get("media_type")?, row.try_get("size")?);
+        manifest_deleted_in(&mut tx, repository.as_str(), &digest.to_string(), media_type, size, actor).await?;
+        tx.commit().await?;
+        Ok(true)
     }
 
     /// Deletes a tag, leaving its manifest. Returns whether it existed.
     pub async fn delete_tag(&self, repository: &RepoName, tag: &Tag) -> Result<bool, IndexError> {
+        self.delete_tag_as(repository, tag, &Actor::system()).await
+    }
+
+    /// `delete_tag`, with its event and audit entry in the same transaction.
+    pub async fn delete_tag_as(&self, repository: &RepoName, tag: &Tag, actor: &Actor) -> Result<bool, IndexError> {
         let _guard = self.write_guard().await;
-        let result = sqlx::query(
-            "DELETE FROM tags WHERE repository_id = (SELECT id FROM repositories WHERE name = $1) AND name = $2",
+        let mut tx = self.pool.begin().await?;
+        let deleted = sqlx::query(
+            "DELETE FROM tags WHERE repository_id = (SELECT id FROM repositories WHERE name = $1) AND name = $2
+             RETURNING manifest_digest",
         )
         .bind(repository.as_str())
         .bind(tag.as_str())
-        .execute(&self.pool)
+        .fetch_optional(&mut *tx)
         .await?;
-        Ok(result.rows_affected() > 0)
+        let Some(row) = deleted else {
+            return Ok(false);
+        };
+        tag_deleted_in(&mut tx, repository.as_str(), tag, row.try_get("manifest_digest")?, actor).await?;
+        tx.commit().await?;
+        Ok(true)
     }
 }

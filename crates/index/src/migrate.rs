@@ -38,6 +38,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../../../migrations/sqlite/0004_gc.sql"),
         postgres: include_str!("../../../migrations/postgres/0004_gc.sql"),
     },
+    Migration {
+        version: 6,
+        name: "events",
+        sqlite: include_str!("../../../migrations/sqlite/0006_events.sql"),
+        postgres: include_str!("../../../migrations/postgres/0006_events.sql"),
+    },
 ];
 
 /// Arbitrary constant naming wasmhub's migration lock among PostgreSQL advisory locks.

@@ -211,11 +211,12 @@ impl Registry {
         private: bool,
     ) -> Result<(), RegistryError> {
         self.authorize(caller, repository, crate::Action::Push).await?;
-        self.index
-            .set_repository_private(repository, private)
-            .await?
-            .then_some(())
-            .ok_or_else(|| RegistryError::NameUnknown(repository.clone()))
+        if !self.index.set_repository_private(repository, private).await? {
+            return Err(RegistryError::NameUnknown(repository.clone()));
+        }
+        let action = if private { "repository.private" } else { "repository.public" };
+        self.audit_change(caller, action, Some(repository.as_str()), repository.as_str()).await;
+        Ok(())
     }
 
     /// The key bearer tokens are signed with, shared by replicas through the index.

@@ -60,4 +60,5 @@ impl Registry {
             Err(RegistryError::BlobUnknown(digest.clone()))
         }
     }
+            self.audit_change(caller, "blob.delete", Some(repository.as_str()), &digest.to_string()).await;
 }

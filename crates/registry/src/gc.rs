@@ -180,6 +180,9 @@ impl Registry {
         fenced_before: SystemTime,
         options: &GcOptions,
         report: &mut GcReport,
+        if !options.dry_run {
+            self.gc_completed(&report, &wasmhub_index::Actor::system()).await;
+        }
     ) -> Result<(), RegistryError> {
         let abandoned = self.index.abandoned_collections(fenced_before, options.batch_size).await?;
         report.failures += self.delete_objects_and_unfence(&abandoned).await?.len() as u64;

@@ -7,9 +7,11 @@
 
 mod access;
 mod accounts;
+mod audit;
 mod blobs;
 mod discovery;
 mod error;
+mod events;
 mod fsck;
 mod gc;
 mod hub;
@@ -19,14 +21,17 @@ mod search;
 mod uploads;
 mod wasm_index;
 mod wasm_record;
+mod webhooks;
 
 use wasmhub_index::Index;
 use wasmhub_storage::BlobStore;
 
 pub use access::{AccessPolicy, Action, Caller, Limit, Principal};
+pub use audit::{actor_of, with_client_ip, MAX_AUDIT_PAGE};
 pub use blobs::BlobRead;
 pub use discovery::{Page, Referrers};
 pub use error::RegistryError;
+pub use events::{cloud_event, signature, WebhookScope, WebhookUrl, EVENT_TYPE_PREFIX};
 pub use fsck::{FsckFinding, FsckOptions, FsckReport};
 pub use gc::{GcOptions, GcPhase, GcReport};
 pub use hub::{namespace_of, project_id, HubSearch, MAX_SEARCH_REPOSITORIES};
@@ -39,6 +44,7 @@ pub use wasmhub_metrics as metrics;
 pub use wasmhub_oci as oci;
 pub use wasmhub_storage as storage;
 pub use wasmhub_wasm as wasm;
+pub use webhooks::DeliveryOptions;
 
 /// Explicit bounds on what one request may make the registry do.
 #[derive(Debug, Clone)]

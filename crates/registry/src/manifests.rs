@@ -54,19 +54,22 @@ impl Registry {
         let wasm = self.wasm_facts(repository, &manifest, self.limits.strict_wasm).await?;
         let wasm_outcome = wasm.as_ref().map(|w| w.outcome.as_str());
         self.index
-            .put_manifest(&NewManifest {
-                repository,
-                digest: &digest,
-                media_type: &manifest.media_type,
-                artifact_type: manifest.referrer_artifact_type(),
-                subject: subject.as_ref(),
-                annotations_json,
-                content: body,
-                blobs: manifest.required_blobs().map(|d| &d.digest).collect(),
-                children: manifest.manifests.iter().map(|d| &d.digest).collect(),
-                tags,
-                wasm,
-            })
+            .put_manifest_as(
+                &NewManifest {
+                    repository,
+                    digest: &digest,
+                    media_type: &manifest.media_type,
+                    artifact_type: manifest.referrer_artifact_type(),
+                    subject: subject.as_ref(),
+                    annotations_json,
+                    content: body,
+                    blobs: manifest.required_blobs().map(|d| &d.digest).collect(),
+                    children: manifest.manifests.iter().map(|d| &d.digest).collect(),
+                    tags,
+                    wasm,
+                },
+                &crate::actor_of(caller),
+            )
             .await?;
         tracing::info!(%repository, %digest, media_type = %manifest.media_type, wasm = wasm_outcome, "manifest pushed");
         Ok(PushedManifest { digest, subject })
@@ -98,8 +101,10 @@ impl Registry {
     ) -> Result<(), RegistryError> {
         self.authorize(caller, repository, Action::Delete).await?;
         let deleted = match reference {
-            Reference::Digest(digest) => self.index.delete_manifest(repository, digest).await?,
-            Reference::Tag(tag) => self.index.delete_tag(repository, tag).await?,
+            Reference::Digest(digest) => {
+                self.index.delete_manifest_as(repository, digest, &crate::actor_of(caller)).await?
+            }
+            Reference::Tag(tag) => self.index.delete_tag_as(repository, tag, &crate::actor_of(caller)).await?,
         };
         if deleted {
             tracing::info!(%repository, %reference, "manifest deleted");

@@ -53,8 +53,13 @@ async fn signed_in(state: &AppState, headers: &HeaderMap, peer: Peer) -> Result<
     }
 }
 
+/// Who the audit log names for a change `principal` made.
+fn actor(principal: &Principal) -> wasmhub_index::Actor {
+    wasmhub_registry::actor_of(&Caller::User(principal.clone()))
+}
+
 /// An administrator whose credential allows administration, or 401/403.
-async fn administrator(state: &AppState, headers: &HeaderMap, peer: Peer) -> Result<Principal, ApiError> {
+pub(crate) async fn administrator(state: &AppState, headers: &HeaderMap, peer: Peer) -> Result<Principal, ApiError> {
     let principal = signed_in(state, headers, peer).await?;
     if principal.user.is_admin && principal.limit.allows_admin() {
         Ok(principal)
@@ -102,9 +107,11 @@ async fn create_user(
     headers: HeaderMap,
     Json(body): Json<NewUser>,
 ) -> Result<Response, ApiError> {
-    administrator(&state, &headers, peer).await?;
+    let admin = administrator(&state, &headers, peer).await?;
     let name = namespace(&body.name)?;
     state.registry.create_user(&name, &body.password, body.admin).await?;
+    let detail = serde_json::json!({ "admin": body.admin });
+    state.registry.record_audit(&actor(&admin), "user.create", None, name.as_str(), Some(detail)).await;
     let user = state.registry.user(&name).await?;
     Ok((StatusCode::CREATED, Json(UserView::from(&user))).into_response())
 }
@@ -128,6 +135,7 @@ async fn set_password(
         return Err(ApiError::new(ErrorCode::Denied, "only the user or an administrator may change a password"));
     }
     state.registry.set_password(&name, &body.password).await?;
+    state.registry.record_audit(&actor(&principal), "user.password", None, name.as_str(), None).await;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
@@ -143,8 +151,10 @@ async fn set_disabled(
     Path(name): Path<String>,
     Json(body): Json<Disabled>,
 ) -> Result<Response, ApiError> {
-    administrator(&state, &headers, peer).await?;
+    let admin = administrator(&state, &headers, peer).await?;
     state.registry.set_user_disabled(&namespace(&name)?, body.disabled).await?;
+    let action = if body.disabled { "user.disable" } else { "user.enable" };
+    state.registry.record_audit(&actor(&admin), action, None, &name, None).await;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
@@ -168,6 +178,7 @@ async fn create_org(
         ));
     }
     state.registry.create_org(&namespace(&body.name)?, &principal.user.name).await?;
+    state.registry.record_audit(&actor(&principal), "org.create", None, &body.name, None).await;
     Ok((StatusCode::CREATED, Json(serde_json::json!({ "name": body.name, "owner": principal.user.name })))
         .into_response())
 }
@@ -218,6 +229,9 @@ async fn change_member(
         return Err(ApiError::new(ErrorCode::Denied, "only the organisation's owners may change its members"));
     }
     state.registry.set_org_member(&org, &namespace(user)?, role).await?;
+    let detail = serde_json::json!({ "role": role.map(Role::as_str) });
+    let target = format!("{org}/{user}");
+    state.registry.record_audit(&wasmhub_registry::actor_of(&caller), "org.member", None, &target, Some(detail)).await;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
@@ -285,6 +299,8 @@ async fn create_token(
     let now = crate::auth::now_seconds() * 1000;
     let expires = body.expires_in_days.map(|days| now + i64::from(days) * 86_400_000);
     let (token, stored) = state.registry.create_token(&principal.user, &body.name, &scopes, expires).await?;
+    let detail = serde_json::json!({ "name": stored.name, "scopes": stored.scopes });
+    state.registry.record_audit(&actor(&principal), "token.create", None, &stored.id, Some(detail)).await;
     let view = TokenView { token: Some(token.to_string()), ..TokenView::from(&stored) };
     Ok((StatusCode::CREATED, Json(view)).into_response())
 }
@@ -298,6 +314,7 @@ async fn revoke_token(
     let principal = signed_in(&state, &headers, peer).await?;
     let owner = (!principal.user.is_admin).then_some(&principal.user);
     state.registry.revoke_token(&id, owner).await?;
+    state.registry.record_audit(&actor(&principal), "token.revoke", None, &id, None).await;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 

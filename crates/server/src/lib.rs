@@ -73,6 +73,7 @@ pub fn app(state: AppState) -> Router {
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(ready))
         .merge(exposition)
+        .layer(axum::middleware::from_fn(api::client_address))
         .layer(axum::middleware::from_fn_with_state(metrics, observe::track))
         .layer(
             TraceLayer::new_for_http().make_span_with(|request: &Request<_>| {

@@ -14,6 +14,7 @@ mod content_management;
 mod discovery;
 mod durability;
 mod gc;
+mod events;
 mod hub_api;
 mod metrics;
 mod pull;

@@ -2,6 +2,7 @@
 //! well-known document `wkg` reads. Handlers are thin: typed parameters in, one `Registry`
 //! call, a serialisable response out; failures become `JsonError` in one place.
 
+mod admin;
 mod error;
 mod hub;
 mod params;
@@ -16,6 +17,7 @@ use axum::{Json, Router};
 use wasmhub_registry::Caller;
 
 use crate::AppState;
+pub use admin::client_address;
 pub use error::JsonError;
 
 /// The OpenAPI 3 document, hand-written beside the handlers it describes.
@@ -23,6 +25,7 @@ const OPENAPI: &str = include_str!("openapi.json");
 
 pub fn router() -> Router<AppState> {
     Router::new()
+        .merge(admin::router())
         .route("/api/v1/search", get(search::search))
         .route("/api/v1/repositories", get(repositories::list))
         .route("/api/v1/repositories/{*path}", get(repositories::under))

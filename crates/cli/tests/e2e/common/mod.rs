@@ -284,7 +284,8 @@ impl WasmhubProcess {
         process
     }
 
-    fn start_in_with(dir: &Path, env: &[(&str, &str)]) -> WasmhubProcess {
+    /// Starts a server on the data in `dir` with extra environment variables.
+    pub fn start_in_with(dir: &Path, env: &[(&str, &str)]) -> WasmhubProcess {
         let mut child = Command::new(env!("CARGO_BIN_EXE_wasmhub"))
             .args(["serve", "--listen", "127.0.0.1:0"])
             .arg("--database-url")

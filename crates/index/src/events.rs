@@ -1,0 +1,428 @@
+//! Webhooks and the durable event queue.
+//!
+//! A change that others may want to hear about (a push, a tag moving, a delete, a GC run)
+//! writes an `events` row, and one `event_deliveries` row per webhook that wants it, inside
+//! the transaction that makes the change: an event exists exactly when its change committed.
+//! The delivery worker (`wasmhub_registry::webhooks`) claims due deliveries with a lease, so
+//! that replicas sharing one PostgreSQL never send the same delivery at the same time, and a
+//! worker that dies mid-attempt leaves the row to be claimed again when its lease runs out.
+
+use std::str::FromStr;
+
+use sqlx::{AnyConnection, Row};
+
+use crate::{now_millis, Backend, Index, IndexError};
+
+/// What happened; the CloudEvent `type` is `dev.wasmhub.<kind>`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum EventKind {
+    ManifestPushed,
+    TagMoved,
+    ManifestDeleted,
+    TagDeleted,
+    GcCompleted,
+}
+
+impl EventKind {
+    pub const ALL: [EventKind; 5] = [
+        EventKind::ManifestPushed,
+        EventKind::TagMoved,
+        EventKind::ManifestDeleted,
+        EventKind::TagDeleted,
+        EventKind::GcCompleted,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventKind::ManifestPushed => "manifest.pushed",
+            EventKind::TagMoved => "tag.moved",
+            EventKind::ManifestDeleted => "manifest.deleted",
+            EventKind::TagDeleted => "tag.deleted",
+            EventKind::GcCompleted => "gc.completed",
+        }
+    }
+}
+
+impl FromStr for EventKind {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        EventKind::ALL.into_iter().find(|kind| kind.as_str() == text).ok_or_else(|| {
+            let known: Vec<&str> = EventKind::ALL.iter().map(|kind| kind.as_str()).collect();
+            format!("unknown event kind {text:?} (known: {})", known.join(", "))
+        })
+    }
+}
+
+/// Who made a change, as the audit log and the events record it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Actor {
+    /// A user name, `anonymous`, or `cli`.
+    pub name: String,
+    pub client_ip: Option<String>,
+}
+
+impl Actor {
+    /// No credentials, or a registry running with `WASMHUB_AUTH=none`.
+    pub fn anonymous(client_ip: Option<String>) -> Actor {
+        Actor { name: "anonymous".into(), client_ip }
+    }
+
+    /// The registry itself: retention policies, garbage collection, and changes made through
+    /// the index directly.
+    pub fn system() -> Actor {
+        Actor { name: "system".into(), client_ip: None }
+    }
+
+    /// The operator, through the `wasmhub` command line (straight on the database).
+    pub fn cli() -> Actor {
+        Actor { name: "cli".into(), client_ip: None }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Webhook {
+    pub id: i64,
+    /// `None` for a global webhook.
+    pub namespace: Option<String>,
+    pub url: String,
+    pub secret: String,
+    /// The kinds it wants; empty means all.
+    pub events: Vec<EventKind>,
+    pub created_at: i64,
+}
+
+impl Webhook {
+    fn wants(&self, kind: EventKind) -> bool {
+        self.events.is_empty() || self.events.contains(&kind)
+    }
+}
+
+/// An event to record. `repository` decides which namespace's webhooks get it; without
+/// one (GC) only global webhooks do.
+#[derive(Debug, Clone)]
+pub struct NewEvent {
+    pub kind: EventKind,
+    pub repository: Option<String>,
+    pub tag: Option<String>,
+    pub digest: Option<String>,
+    pub media_type: Option<String>,
+    pub size: Option<i64>,
+    pub actor: Option<String>,
+    /// A JSON object of kind-specific fields, merged into the CloudEvent's `data`.
+    pub detail: Option<String>,
+}
+
+impl NewEvent {
+    pub fn new(kind: EventKind) -> NewEvent {
+        NewEvent {
+            kind,
+            repository: None,
+            tag: None,
+            digest: None,
+            media_type: None,
+            size: None,
+            actor: None,
+            detail: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct StoredEvent {
+    pub id: String,
+    pub kind: String,
+    pub repository: Option<String>,
+    pub tag: Option<String>,
+    pub digest: Option<String>,
+    pub media_type: Option<String>,
+    pub size: Option<i64>,
+    pub actor: Option<String>,
+    pub detail: Option<String>,
+    pub created_at: i64,
+}
+
+/// A claimed delivery: the event, where it goes, and which attempt this is (from 1).
+#[derive(Debug, Clone)]
+pub struct Delivery {
+    pub id: i64,
+    pub attempt: i64,
+    pub url: String,
+    pub secret: String,
+    pub event: StoredEvent,
+}
+
+/// A delivery's state, as `wasmhub webhook list` and the API show it.
+#[derive(Debug, Clone)]
+pub struct DeliveryStatus {
+    pub id: i64,
+    pub webhook_id: i64,
+    pub event_id: String,
+    pub event_kind: String,
+    /// `pending`, `delivered` or `dead`.
+    pub state: String,
+    pub attempts: i64,
+    pub next_attempt_at: i64,
+    pub last_status: Option<i64>,
+    pub last_error: Option<String>,
+}
+
+/// How an attempt ended.
+#[derive(Debug, Clone)]
+pub enum AttemptOutcome {
+    Delivered {
+        status: u16,
+    },
+    /// Failed; try again at `retry_at` (milliseconds since the epoch).
+    Retry {
+        status: Option<u16>,
+        error: String,
+        retry_at: i64,
+    },
+    /// Failed for the last time.
+    Dead {
+        status: Option<u16>,
+        error: String,
+    },
+}
+
+fn join_kinds(kinds: &[EventKind]) -> String {
+    kinds.iter().map(|kind| kind.as_str()).collect::<Vec<_>>().join(",")
+}
+
+fn webhook_from(row: &sqlx::any::AnyRow) -> Result<Webhook, IndexError> {
+    let events: String = row.try_get("events")?;
+    let events = events
+        .split(',')
+        .filter(|kind| !kind.is_empty())
+        .map(|kind| kind.parse().map_err(IndexError::Corrupt))
+        .collect::<Result<_, _>>()?;
+    Ok(Webhook {
+        id: row.try_get("id")?,
+        namespace: row.try_get("namespace")?,
+        url: row.try_get("url")?,
+        secret: row.try_get("secret")?,
+        events,
+        created_at: row.try_get("created_at")?,
+    })
+}
+
+const EVENT_COLUMNS: &str =
+    "e.id, e.kind, e.repository, e.tag, e.digest, e.media_type, e.size, e.actor, e.detail, e.created_at";
+
+fn event_from(row: &sqlx::any::AnyRow) -> Result<StoredEvent, IndexError> {
+    Ok(StoredEvent {
+        id: row.try_get("id")?,
+        kind: row.try_get("kind")?,
+        repository: row.try_get("repository")?,
+        tag: row.try_get("tag")?,
+        digest: row.try_get("digest")?,
+        media_type: row.try_get("media_type")?,
+        size: row.try_get("size")?,
+        actor: row.try_get("actor")?,
+        detail: row.try_get("detail")?,
+        created_at: row.try_get("created_at")?,
+    })
+}
+
+/// Queues `event` for every webhook that wants it, within the caller's transaction. Nothing
+/// is written when no webhook wants it (the audit log keeps the history).
+pub(crate) async fn enqueue_in(conn: &mut AnyConnection, event: &NewEvent) -> Result<(), IndexError> {
+    let namespace = event.repository.as_deref().map(|name| name.split('/').next().unwrap_or(name));
+    let rows = sqlx::query(
+        "SELECT id, namespace, url, secret, events, created_at FROM webhooks
+         WHERE namespace IS NULL OR namespace = $1 ORDER BY id",
+    )
+    .bind(namespace.unwrap_or_default().to_owned())
+    .fetch_all(&mut *conn)
+    .await?;
+    let mut targets = Vec::new();
+    for row in &rows {
+        let webhook = webhook_from(row)?;
+        // Registry-wide events go to global webhooks only.
+        if webhook.wants(event.kind) && (namespace.is_some() || webhook.namespace.is_none()) {
+            targets.push(webhook.id);
+        }
+    }
+    if targets.is_empty() {
+        return Ok(());
+    }
+    let id = uuid::Uuid::new_v4().to_string();
+    let now = now_millis();
+    sqlx::query(
+        "INSERT INTO events (id, kind, repository, tag, digest, media_type, size, actor, detail, created_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+    )
+    .bind(&id)
+    .bind(event.kind.as_str())
+    .bind(event.repository.clone())
+    .bind(event.tag.clone())
+    .bind(event.digest.clone())
+    .bind(event.media_type.clone())
+    .bind(event.size)
+    .bind(event.actor.clone())
+    .bind(event.detail.clone())
+    .bind(now)
+    .execute(&mut *conn)
+    .await?;
+    for webhook_id in targets {
+        sqlx::query(
+            "INSERT INTO event_deliveries (event_id, webhook_id, next_attempt_at, created_at) VALUES ($1, $2, $3, $3)",
+        )
+        .bind(&id)
+        .bind(webhook_id)
+        .bind(now)
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(())
+}
+
+impl Index {
+    /// Adds a webhook (`namespace` `None`: global); returns its id.
+    pub async fn add_webhook(
+        &self,
+        namespace: Option<&str>,
+        url: &str,
+        secret: &str,
+        events: &[EventKind],
+    ) -> Result<i64, IndexError> {
+        let _guard = self.write_guard().await;
+        let id = sqlx::query(
+            "INSERT INTO webhooks (namespace, url, secret, events, created_at) VALUES ($1, $2, $3, $4, $5)
+             RETURNING id",
+        )
+        .bind(namespace.map(str::to_owned))
+        .bind(url)
+        .bind(secret)
+        .bind(join_kinds(events))
+        .bind(now_millis())
+        .fetch_one(&self.pool)
+        .await?
+        .try_get("id")?;
+        Ok(id)
+    }
+
+    pub async fn webhooks(&self) -> Result<Vec<Webhook>, IndexError> {
+        let rows = sqlx::query("SELECT id, namespace, url, secret, events, created_at FROM webhooks ORDER BY id")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(webhook_from).collect()
+    }
+
+    /// Removes a webhook and its undelivered deliveries. Returns whether it existed.
+    pub async fn remove_webhook(&self, id: i64) -> Result<bool, IndexError> {
+        let _guard = self.write_guard().await;
+        let result = sqlx::query("DELETE FROM webhooks WHERE id = $1").bind(id).execute(&self.pool).await?;
+        Ok(result.rows_affected() > 0)
+    }
+
+    /// Records an event in a transaction of its own (for changes made outside the index,
+    /// such as a garbage-collection run).
+    pub async fn record_event(&self, event: &NewEvent) -> Result<(), IndexError> {
+        let _guard = self.write_guard().await;
+        let mut tx = self.pool.begin().await?;
+        enqueue_in(&mut tx, event).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Claims up to `limit` due deliveries for `lease_millis`: each becomes due again only
+    /// when the lease has passed, so a worker that dies mid-attempt delays it, never loses it.
+    /// On PostgreSQL, `SKIP LOCKED` lets replicas claim side by side without waiting.
+    pub async fn claim_deliveries(&self, limit: u32, lease_millis: i64) -> Result<Vec<Delivery>, IndexError> {
+        let _guard = self.write_guard().await;
+        let now = now_millis();
+        let lock = if self.backend() == Backend::Postgres { "FOR UPDATE SKIP LOCKED" } else { "" };
+        let claimed = sqlx::query(&format!(
+            "UPDATE event_deliveries SET next_attempt_at = $1, attempts = attempts + 1
+             WHERE id IN (SELECT id FROM event_deliveries WHERE state = 'pending' AND next_attempt_at <= $2
+                          ORDER BY next_attempt_at, id LIMIT $3 {lock})
+             RETURNING id, attempts"
+        ))
+        .bind(now + lease_millis)
+        .bind(now)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        let mut deliveries = Vec::with_capacity(claimed.len());
+        for row in claimed {
+            let id: i64 = row.try_get("id")?;
+            let attempt: i64 = row.try_get("attempts")?;
+            // Gone only if its webhook was removed in between (the rows cascade).
+            let found = sqlx::query(&format!(
+                "SELECT {EVENT_COLUMNS}, w.url, w.secret FROM event_deliveries d
+                 JOIN events e ON e.id = d.event_id JOIN webhooks w ON w.id = d.webhook_id WHERE d.id = $1"
+            ))
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+            if let Some(row) = found {
+                let event = event_from(&row)?;
+                deliveries.push(Delivery {
+                    id,
+                    attempt,
+                    url: row.try_get("url")?,
+                    secret: row.try_get("secret")?,
+                    event,
+                });
+            }
+        }
+        Ok(deliveries)
+    }
+
+    /// Records how an attempt ended.
+    pub async fn finish_attempt(&self, id: i64, outcome: &AttemptOutcome) -> Result<(), IndexError> {
+        let _guard = self.write_guard().await;
+        let now = now_millis();
+        let (state, status, error, next) = match outcome {
+            AttemptOutcome::Delivered { status } => ("delivered", Some(*status), None, now),
+            AttemptOutcome::Retry { status, error, retry_at } => ("pending", *status, Some(error.clone()), *retry_at),
+            AttemptOutcome::Dead { status, error } => ("dead", *status, Some(error.clone()), now),
+        };
+        let finished = (state != "pending").then_some(now);
+        sqlx::query(
+            "UPDATE event_deliveries
+             SET state = $2, last_status = $3, last_error = $4, next_attempt_at = $5, finished_at = $6
+             WHERE id = $1",
+        )
+        .bind(id)
+        .bind(state)
+        .bind(status.map(i64::from))
+        .bind(error)
+        .bind(next)
+        .bind(finished)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// The most recent deliveries (of one webhook, or all), newest first.
+    pub async fn deliveries(&self, webhook_id: Option<i64>, limit: u32) -> Result<Vec<DeliveryStatus>, IndexError> {
+        let rows = sqlx::query(
+            "SELECT d.id, d.webhook_id, d.event_id, e.kind, d.state, d.attempts, d.next_attempt_at,
+                    d.last_status, d.last_error
+             FROM event_deliveries d JOIN events e ON e.id = d.event_id
+             WHERE $1 < 0 OR d.webhook_id = $1 ORDER BY d.id DESC LIMIT $2",
+        )
+        .bind(webhook_id.unwrap_or(-1))
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(DeliveryStatus {
+                    id: row.try_get("id")?,
+                    webhook_id: row.try_get("webhook_id")?,
+                    event_id: row.try_get("event_id")?,
+                    event_kind: row.try_get("kind")?,
+                    state: row.try_get("state")?,
+                    attempts: row.try_get("attempts")?,
+                    next_attempt_at: row.try_get("next_attempt_at")?,
+                    last_status: row.try_get("last_status")?,
+                    last_error: row.try_get("last_error")?,
+                })
+            })
+            .collect()
+    }
+}

@@ -1,0 +1,71 @@
+//! The audit log's side of the workflows: who the actor of a change is, and reading the log.
+//!
+//! The client's address reaches the workflows through a task-local set by the HTTP server
+//! around each request (`with_client_ip`), rather than as one more parameter of every
+//! workflow: most workflows never record anything, and the ones that do run on the request's
+//! task. Outside a request (the command line, the tests) the address is simply unknown.
+
+use std::future::Future;
+use std::net::IpAddr;
+
+use wasmhub_index::{Actor, AuditEntry, AuditQuery, AuditRecord};
+
+use crate::{Caller, Registry, RegistryError};
+
+tokio::task_local! {
+    static CLIENT_IP: Option<IpAddr>;
+}
+
+/// Runs `work` (one request) with `ip` as the client address its audit entries record.
+pub async fn with_client_ip<F: Future>(ip: Option<IpAddr>, work: F) -> F::Output {
+    CLIENT_IP.scope(ip, work).await
+}
+
+fn client_ip() -> Option<String> {
+    CLIENT_IP.try_with(|ip| ip.map(|ip| ip.to_string())).ok().flatten()
+}
+
+/// The actor the audit log names for `caller`: the user, or `anonymous` (no credentials, or
+/// a registry running open).
+pub fn actor_of(caller: &Caller) -> Actor {
+    match caller {
+        Caller::User(principal) => Actor { name: principal.user.name.to_string(), client_ip: client_ip() },
+        Caller::Open | Caller::Anonymous => Actor::anonymous(client_ip()),
+    }
+}
+
+/// Most entries one page of `GET /api/v1/audit` returns.
+pub const MAX_AUDIT_PAGE: u32 = 100;
+
+impl Registry {
+    /// Records a change made outside the index's own transactions (accounts, visibility,
+    /// blob links). A failure to record is logged, not returned: the change has happened.
+    pub async fn record_audit(
+        &self,
+        actor: &Actor,
+        action: &str,
+        repository: Option<&str>,
+        target: &str,
+        detail: Option<serde_json::Value>,
+    ) {
+        let detail = detail.map(|detail| detail.to_string());
+        let entry = AuditEntry { actor, action, repository, target, detail };
+        if let Err(error) = self.index.record_audit(&entry).await {
+            tracing::error!(%error, action, target, actor = %actor.name, "could not write the audit log");
+        }
+    }
+
+    /// `record_audit` for a change `caller` made.
+    pub async fn audit_change(&self, caller: &Caller, action: &str, repository: Option<&str>, target: &str) {
+        self.record_audit(&actor_of(caller), action, repository, target, None).await
+    }
+
+    /// One page of the audit log, newest first, and how many entries match. Administrators
+    /// only: the HTTP layer checks the caller before asking.
+    pub async fn audit_log(&self, query: &AuditQuery) -> Result<(Vec<AuditRecord>, u64), RegistryError> {
+        if query.limit == 0 || query.limit > MAX_AUDIT_PAGE {
+            return Err(RegistryError::InvalidInput(format!("per_page is 1 to {MAX_AUDIT_PAGE}")));
+        }
+        Ok(self.index.audit(query).await?)
+    }
+}
