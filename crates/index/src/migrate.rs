@@ -39,6 +39,12 @@ const MIGRATIONS: &[Migration] = &[
         postgres: include_str!("../../../migrations/postgres/0004_gc.sql"),
     },
     Migration {
+        version: 5,
+        name: "search",
+        sqlite: include_str!("../../../migrations/sqlite/0005_search.sql"),
+        postgres: include_str!("../../../migrations/postgres/0005_search.sql"),
+    },
+    Migration {
         version: 6,
         name: "events",
         sqlite: include_str!("../../../migrations/sqlite/0006_events.sql"),

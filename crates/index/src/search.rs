@@ -114,7 +114,7 @@ pub struct SearchResults {
 }
 
 /// Most values one facet reports.
-const FACET_LIMIT: i64 = 50;
+const FACET_LIMIT: usize = 50;
 
 /// The columns a `SearchHit` is read from (`r`, `t`, `a` aliases).
 pub(crate) const HIT_COLUMNS: &str = "r.name AS repository, t.name AS tag, t.manifest_digest AS digest,
@@ -145,85 +145,124 @@ pub(crate) fn read_hit(row: &AnyRow) -> Result<SearchHit, IndexError> {
 
 /// The backend-specific pieces of a free-text match.
 struct TextSearch {
-    join: String,
+    /// A condition on `s.artifact_id`.
     condition: String,
-    /// Ascending: best first.
+    /// For relevance order: a join, and the rank it gives (ascending: best first).
+    rank_join: String,
     rank: String,
+    /// Whether the rank join already keeps only matches (then `condition` is left out).
+    rank_join_filters: bool,
+    /// How many artifacts match the words alone, when ranking costs per such match.
+    text_matches: Option<String>,
     argument: String,
 }
 
 impl TextSearch {
     fn new(backend: Backend, words: &[String], param: usize) -> TextSearch {
         match backend {
+            // FTS5 computes bm25 for every document matching the words, whatever else the
+            // search filters on; counting them first (a read of the index alone) tells
+            // whether ranking fits the budget.
             Backend::Sqlite => TextSearch {
-                join: format!(
+                condition: format!("s.artifact_id IN (SELECT rowid FROM wasm_fts WHERE wasm_fts MATCH ${param})"),
+                rank_join: format!(
                     "JOIN (SELECT rowid AS fts_id, rank AS fts_rank FROM wasm_fts WHERE wasm_fts MATCH ${param}) f
-                     ON f.fts_id = a.id"
+                     ON f.fts_id = s.artifact_id"
                 ),
-                condition: "1 = 1".into(),
                 rank: "f.fts_rank".into(),
+                rank_join_filters: true,
+                text_matches: Some(format!("(SELECT COUNT(*) FROM wasm_fts WHERE wasm_fts MATCH ${param})")),
                 // Words are alphanumeric (see `SearchQuery::words`), so quoting is enough.
                 argument: words.iter().map(|w| format!("\"{w}\"*")).collect::<Vec<_>>().join(" "),
             },
+            // ts_rank is computed for the rows that pass every filter only.
             Backend::Postgres => TextSearch {
-                join: String::new(),
-                condition: format!("a.search_vector @@ to_tsquery('simple', ${param})"),
-                rank: format!("-ts_rank(a.search_vector, to_tsquery('simple', ${param}))"),
+                condition: format!(
+                    "s.artifact_id IN (SELECT id FROM wasm_artifacts WHERE search_vector @@ to_tsquery('simple', ${param}))"
+                ),
+                rank_join: "JOIN wasm_artifacts f ON f.id = s.artifact_id".into(),
+                rank: format!("-ts_rank(f.search_vector, to_tsquery('simple', ${param}))"),
+                rank_join_filters: false,
+                text_matches: None,
                 argument: words.iter().map(|w| format!("{w}:*")).collect::<Vec<_>>().join(" & "),
             },
         }
     }
 }
 
-/// A WHERE clause with its arguments, numbered in order.
+/// Conditions on `s` (a `search_entries` row) with their arguments, numbered in order (free
+/// text, when present, is `$1`). Each
+/// filter is a test on one of the columns every `search_entries` index carries (`private`,
+/// `facet_id`, `artifact_id`, `repository_id`), so totals, facets and pages are read from an
+/// index without visiting the wide tables.
 struct Filter {
-    from: String,
     conditions: Vec<String>,
+    /// Artifact-level child tables: (table, column, parameter number), see `Probe`.
+    artifact_tests: Vec<(&'static str, &'static str, usize)>,
     args: Vec<String>,
-    rank: Option<String>,
+    text: Option<TextSearch>,
+}
+
+/// How an artifact-level filter (exports, imports) is tested.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Probe {
+    /// `artifact_id IN (list)`: the list is read once; for totals, which visit every match.
+    List,
+    /// `EXISTS (...)` per row: an index probe; for a page walked in order, which stops early.
+    PerRow,
 }
 
 impl Filter {
     fn new(index: &Index, query: &SearchQuery, visibility: Visibility) -> Filter {
-        let mut filter = Filter {
-            from: "tags t
-                JOIN wasm_artifacts a ON a.repository_id = t.repository_id AND a.manifest_digest = t.manifest_digest
-                JOIN repositories r ON r.id = t.repository_id"
-                .into(),
-            conditions: vec![visibility.predicate()],
-            args: Vec::new(),
-            rank: None,
-        };
+        let mut filter = Filter { conditions: Vec::new(), artifact_tests: Vec::new(), args: Vec::new(), text: None };
+        if let Some(condition) = visibility.entry_condition() {
+            filter.conditions.push(condition);
+        }
         if !query.words.is_empty() {
             let text = TextSearch::new(index.backend(), &query.words, 1);
-            filter.args.push(text.argument);
-            filter.from = format!("{} {}", filter.from, text.join);
-            filter.conditions.push(text.condition);
-            filter.rank = Some(text.rank);
+            filter.args.push(text.argument.clone());
+            filter.text = Some(text);
         }
-        fn equal(column: &'static str) -> impl FnOnce(usize) -> String {
-            move |n| format!("{column} = ${n}")
+        // Runtime type, kind, format and ABI are properties of the facet row: one subquery for
+        // all, so the few facet rows that pass drive the search.
+        let mut facet = Vec::new();
+        for (column, value) in [("runtime_type", &query.runtime_type), ("kind", &query.kind), ("format", &query.format)]
+        {
+            if let Some(value) = value {
+                filter.args.push(value.clone());
+                facet.push(format!("{column} = ${}", filter.args.len()));
+            }
         }
-        filter.add(query.runtime_type.as_deref(), equal("a.runtime_type"));
-        filter.add(query.kind.as_deref(), equal("a.kind"));
-        filter.add(query.format.as_deref(), equal("a.format"));
-        filter.add(query.repository.as_deref(), equal("r.name"));
-        filter.add(query.abi.as_deref(), |n| format!("a.id IN (SELECT artifact_id FROM wasm_abis WHERE abi = ${n})"));
-        filter.add(query.export.as_deref(), |n| {
-            format!("a.id IN (SELECT artifact_id FROM wasm_exports WHERE name = ${n})")
-        });
-        filter.add(query.import.as_deref(), |n| {
-            format!(
-                "a.id IN (SELECT artifact_id FROM wasm_imports WHERE name = ${n}
-                          UNION SELECT artifact_id FROM wasm_imports WHERE module = ${n})"
-            )
+        if let Some(abi) = &query.abi {
+            filter.args.push(abi.clone());
+            facet.push(format!("id IN (SELECT facet_id FROM search_facet_abis WHERE abi = ${})", filter.args.len()));
+        }
+        if !facet.is_empty() {
+            filter
+                .conditions
+                .push(format!("s.facet_id IN (SELECT id FROM search_facets WHERE {})", facet.join(" AND ")));
+        }
+        for (value, table, column) in
+            [(&query.export, "wasm_exports", "name"), (&query.import, "search_imports", "term")]
+        {
+            if let Some(value) = value {
+                filter.args.push(value.clone());
+                filter.artifact_tests.push((table, column, filter.args.len()));
+            }
+        }
+        filter.add(query.repository.as_deref(), |n| {
+            format!("s.repository_id IN (SELECT id FROM repositories WHERE name = ${n})")
         });
         if let Some(namespace) = &query.namespace {
             // Names under `ns/` sort between `ns/` and `ns0` ('0' follows '/'), bytewise on
             // both backends: an index range, and no LIKE wildcards to escape.
             let namespace = namespace.trim_end_matches('/');
-            filter.add(Some(&format!("{namespace}/")), |n| format!("r.name >= ${n}"));
-            filter.add(Some(&format!("{namespace}0")), |n| format!("r.name < ${n}"));
+            filter.args.push(format!("{namespace}/"));
+            filter.args.push(format!("{namespace}0"));
+            let (low, high) = (filter.args.len() - 1, filter.args.len());
+            filter.conditions.push(format!(
+                "s.repository_id IN (SELECT id FROM repositories WHERE name >= ${low} AND name < ${high})"
+            ));
         }
         filter
     }
@@ -235,9 +274,21 @@ impl Filter {
         }
     }
 
-    /// `FROM ... WHERE ...`, with `join` (another table) after the filter's own joins.
-    fn sql(&self, join: &str) -> String {
-        format!("FROM {} {join} WHERE {}", self.from, self.conditions.join(" AND "))
+    /// `WHERE ...` (or nothing), with or without the free-text condition.
+    fn where_clause(&self, with_text: bool, probe: Probe) -> String {
+        let text = self.text.as_ref().filter(|_| with_text).map(|text| text.condition.clone());
+        let artifact_tests = self.artifact_tests.iter().map(|(table, column, n)| match probe {
+            Probe::List => format!("s.artifact_id IN (SELECT artifact_id FROM {table} WHERE {column} = ${n})"),
+            Probe::PerRow => {
+                format!("EXISTS (SELECT 1 FROM {table} x WHERE x.{column} = ${n} AND x.artifact_id = s.artifact_id)")
+            }
+        });
+        let conditions: Vec<String> = self.conditions.iter().cloned().chain(artifact_tests).chain(text).collect();
+        if conditions.is_empty() {
+            String::new()
+        } else {
+            format!("WHERE {}", conditions.join(" AND "))
+        }
     }
 
     fn bind<'q>(&'q self, sql: &'q str) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>> {
@@ -245,45 +296,140 @@ impl Filter {
     }
 }
 
+impl Visibility {
+    /// The visibility predicate as a condition on a `search_entries` row `s`, whose `private`
+    /// mirrors its repository's (kept in step by a trigger): `None` when everything is visible.
+    /// A signed-in user's private repositories are found by `predicate` itself.
+    fn entry_condition(self) -> Option<String> {
+        match self {
+            Visibility::All => None,
+            Visibility::Public => Some("s.private = 0".into()),
+            Visibility::Nothing => Some("1 = 0".into()),
+            Visibility::PublicOr { .. } => Some(format!(
+                "(s.private = 0 OR s.repository_id IN (SELECT r.id FROM repositories r WHERE r.private <> 0 AND {}))",
+                self.predicate()
+            )),
+        }
+    }
+}
+
+/// Free text is ordered by relevance when ranking scores at most this many modules: on SQLite
+/// those matching the words (FTS5 scores them all, whatever else is filtered), on PostgreSQL
+/// those matching the whole search. Broader searches list newest first. Scoring reads each
+/// candidate's text: 17,000 took 20-50 ms, over the budget of a whole search, for an order
+/// that a word common enough to match that many modules hardly informs.
+pub const RANK_LIMIT: u64 = 2_000;
+
+/// Above this many matches, a page is found by walking the index in the page's order until
+/// the page is full (at least one row in 20 matches, so a page costs a few hundred index
+/// entries); at or below it, by reading the matches and sorting them.
+const WALK_THRESHOLD: u64 = 5_000;
+
 impl Index {
     /// One page of tagged Wasm artifacts matching `query`, the total, and facet counts.
+    ///
+    /// First one `GROUP BY facet_id` over `search_entries` gives the exact total and all three
+    /// facets (a facet row holds runtime type, kind and ABIs). Knowing the total then picks the
+    /// page's plan: see `RANK_LIMIT` and `WALK_THRESHOLD`. The page's ids come from
+    /// `search_entries` alone; only those rows are joined to the wide tables.
     pub async fn search(&self, query: &SearchQuery, visibility: Visibility) -> Result<SearchResults, IndexError> {
         let filter = Filter::new(self, query, visibility);
-        let from = filter.sql("");
-        let order = match (query.sort, &filter.rank) {
-            (SearchSort::Relevance, Some(rank)) => format!("{rank}, t.updated_at DESC, r.name, t.name"),
-            (SearchSort::Relevance | SearchSort::Updated, _) => "t.updated_at DESC, r.name, t.name".into(),
-            (SearchSort::Name, _) => "r.name, t.name".into(),
+        let conditions = filter.where_clause(true, Probe::List);
+        let text_matches = filter.text.as_ref().and_then(|text| text.text_matches.as_deref());
+        let counts_sql = format!(
+            "SELECT g.facet_id, g.n, f.runtime_type, f.kind, fa.abi{}
+             FROM (SELECT s.facet_id, COUNT(*) AS n FROM search_entries s {conditions} GROUP BY s.facet_id) g
+             JOIN search_facets f ON f.id = g.facet_id
+             LEFT JOIN search_facet_abis fa ON fa.facet_id = g.facet_id",
+            text_matches.map(|count| format!(", {count} AS text_matches")).unwrap_or_default()
+        );
+        let counts = filter.bind(&counts_sql).fetch_all(&self.pool).await?;
+        let (total, facets) = tally(&counts)?;
+        if total <= query.offset || query.limit == 0 {
+            return Ok(SearchResults { total, items: Vec::new(), facets });
+        }
+        let to_rank = match text_matches {
+            Some(_) => counts[0].try_get::<i64, _>("text_matches")? as u64,
+            None => total,
         };
-        let items_sql =
-            format!("SELECT {HIT_COLUMNS} {from} ORDER BY {order} LIMIT {} OFFSET {}", query.limit, query.offset);
-        let total_sql = format!("SELECT COUNT(*) AS n {from}");
-        let facet = |column: &str, join: &str| {
-            format!(
-                "SELECT {column} AS value, COUNT(*) AS n {} AND {column} IS NOT NULL
-                 GROUP BY {column} ORDER BY n DESC, value LIMIT {FACET_LIMIT}",
-                filter.sql(join)
-            )
-        };
-        let runtime_sql = facet("a.runtime_type", "");
-        let kind_sql = facet("a.kind", "");
-        let abi_sql = facet("ab.abi", "JOIN wasm_abis ab ON ab.artifact_id = a.id");
-        let (items, total, runtime_type, kind, abi) = tokio::try_join!(
-            filter.bind(&items_sql).fetch_all(&self.pool),
-            filter.bind(&total_sql).fetch_one(&self.pool),
-            filter.bind(&runtime_sql).fetch_all(&self.pool),
-            filter.bind(&kind_sql).fetch_all(&self.pool),
-            filter.bind(&abi_sql).fetch_all(&self.pool),
-        )?;
-        let counts = |rows: Vec<AnyRow>| -> Result<Vec<(String, u64)>, IndexError> {
-            rows.iter().map(|row| Ok((row.try_get("value")?, row.try_get::<i64, _>("n")? as u64))).collect()
-        };
-        Ok(SearchResults {
-            total: total.try_get::<i64, _>("n")? as u64,
-            items: items.iter().map(read_hit).collect::<Result<_, _>>()?,
-            facets: Facets { runtime_type: counts(runtime_type)?, abi: counts(abi)?, kind: counts(kind)? },
-        })
+        let items_sql = self.page_sql(query, &filter, total, to_rank);
+        let items = filter.bind(&items_sql).fetch_all(&self.pool).await?;
+        Ok(SearchResults { total, items: items.iter().map(read_hit).collect::<Result<_, _>>()?, facets })
     }
+
+    /// The page's SQL, for `total` matches of which `to_rank` would be ranked by relevance.
+    fn page_sql(&self, query: &SearchQuery, filter: &Filter, total: u64, to_rank: u64) -> String {
+        let text = filter.text.as_ref().filter(|_| query.sort == SearchSort::Relevance && to_rank <= RANK_LIMIT);
+        // Every order ends in (repository, tag), unique, so pages never overlap or skip.
+        let (order, walk_index) = match (query.sort, text) {
+            (SearchSort::Relevance, Some(_)) => ("fts_rank, s.updated_at DESC, s.repository, s.tag", None),
+            (SearchSort::Relevance | SearchSort::Updated, _) => {
+                ("s.updated_at DESC, s.repository, s.tag", Some("search_entries_by_updated"))
+            }
+            (SearchSort::Name, _) => ("s.repository, s.tag", Some("search_entries_by_name")),
+        };
+        // SQLite's planner has no statistics to tell a broad filter from a narrow one; PostgreSQL's
+        // has, and is left to choose.
+        let walk = walk_index.filter(|_| total > WALK_THRESHOLD);
+        let hint = match walk {
+            Some(index) if self.backend() == Backend::Sqlite => format!("INDEXED BY {index}"),
+            _ => String::new(),
+        };
+        let (rank_join, rank_column) = match text {
+            Some(text) => (text.rank_join.as_str(), format!(", {} AS fts_rank", text.rank)),
+            None => ("", String::new()),
+        };
+        // A page walked in order probes each row it passes; one read from the matches reads
+        // each list once.
+        let probe = if walk.is_some() { Probe::PerRow } else { Probe::List };
+        let conditions = filter.where_clause(!text.is_some_and(|text| text.rank_join_filters), probe);
+        format!(
+            "SELECT {HIT_COLUMNS}
+             FROM (SELECT s.id{rank_column} FROM search_entries s {hint} {rank_join} {conditions}
+                   ORDER BY {order} LIMIT {} OFFSET {}) p
+             JOIN search_entries s ON s.id = p.id
+             JOIN tags t ON t.repository_id = s.repository_id AND t.name = s.tag
+             JOIN wasm_artifacts a ON a.id = s.artifact_id
+             JOIN repositories r ON r.id = s.repository_id
+             ORDER BY {}",
+            query.limit,
+            query.offset,
+            order.replace("fts_rank", "p.fts_rank")
+        )
+    }
+}
+
+/// The total and the facets from per-facet-row counts: one row per (facet row, ABI), so a
+/// facet row's count is taken once for the total, runtime type and kind, and once per ABI.
+fn tally(rows: &[AnyRow]) -> Result<(u64, Facets), IndexError> {
+    use std::collections::{BTreeMap, BTreeSet};
+    let mut seen = BTreeSet::new();
+    let mut total = 0;
+    let (mut runtime_type, mut kind, mut abi) = (BTreeMap::new(), BTreeMap::new(), BTreeMap::new());
+    for row in rows {
+        let n = row.try_get::<i64, _>("n")? as u64;
+        if let Some(value) = row.try_get::<Option<String>, _>("abi")? {
+            *abi.entry(value).or_insert(0) += n;
+        }
+        if !seen.insert(row.try_get::<i64, _>("facet_id")?) {
+            continue;
+        }
+        total += n;
+        if let Some(value) = row.try_get::<Option<String>, _>("runtime_type")? {
+            *runtime_type.entry(value).or_insert(0) += n;
+        }
+        if let Some(value) = row.try_get::<Option<String>, _>("kind")? {
+            *kind.entry(value).or_insert(0) += n;
+        }
+    }
+    // Most frequent first, then by value; at most FACET_LIMIT values each.
+    let ranked = |counts: BTreeMap<String, u64>| {
+        let mut counts: Vec<(String, u64)> = counts.into_iter().collect();
+        counts.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        counts.truncate(FACET_LIMIT);
+        counts
+    };
+    Ok((total, Facets { runtime_type: ranked(runtime_type), abi: ranked(abi), kind: ranked(kind) }))
 }
 
 /// Most words one free-text query uses; the rest are ignored.

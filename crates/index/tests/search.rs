@@ -1,0 +1,284 @@
+//! Search over the denormalised search tables (migration 0005): every write path keeps them in
+//! step (push, tag move, tag and manifest delete, re-indexing, visibility changes), and totals,
+//! facets, filters and orders answer as the joined tables would. Run on both backends.
+
+use wasmhub_index::{
+    query_words, AbiRow, ExportRow, ImportRow, Index, NewManifest, SearchQuery, SearchResults, SearchSort, Visibility,
+    WasmOutcome, WasmRecord,
+};
+use wasmhub_oci::{Digest, MediaType, Namespace, RepoName, Tag};
+
+mod common;
+
+on_both_backends!(
+    totals_and_facets_count_each_tagged_module,
+    filters_combine_and_match_exports_imports_abis_and_text,
+    a_moved_tag_is_found_by_what_it_now_names,
+    deleted_tags_and_manifests_leave_search,
+    reindexed_facts_replace_the_old_ones,
+    private_repositories_follow_visibility_changes,
+    pages_follow_the_requested_order,
+);
+
+fn name(s: &str) -> RepoName {
+    s.parse().unwrap()
+}
+
+fn tag(s: &str) -> Tag {
+    s.parse().unwrap()
+}
+
+/// A module's facts: `runtime` (envoy_proxy, wasi or component), ABIs, exports, imports as
+/// `module.name`, and a description for free text.
+fn record(runtime: &str, abis: &[&str], exports: &[&str], imports: &[&str], description: &str) -> WasmRecord {
+    WasmRecord {
+        format: if runtime == "envoy_proxy" { "soloOci" } else { "cncfWasm" }.into(),
+        outcome: WasmOutcome::Wasm,
+        reason: None,
+        runtime_type: Some(runtime.into()),
+        kind: Some(if runtime == "component" { "component" } else { "module" }.into()),
+        wasi: None,
+        module_digest: None,
+        module_size: Some(100),
+        abis: abis.iter().map(|abi| AbiRow { abi: (*abi).into(), declared: true, detected: false }).collect(),
+        exports: exports.iter().map(|e| ExportRow { name: (*e).into(), kind: "func".into() }).collect(),
+        imports: imports
+            .iter()
+            .map(|i| {
+                let (module, name) = i.split_once('.').unwrap();
+                ImportRow { module: module.into(), name: name.into(), kind: "func".into() }
+            })
+            .collect(),
+        title: None,
+        description: Some(description.into()),
+        version: None,
+        search_text: description.into(),
+        facts_json: "{}".into(),
+    }
+}
+
+fn envoy(abi: &str, export: &str, description: &str) -> WasmRecord {
+    record("envoy_proxy", &[abi], &["proxy_on_vm_start", export], &["env.proxy_log"], description)
+}
+
+fn wasi(description: &str) -> WasmRecord {
+    record("wasi", &[], &["_start"], &["wasi_snapshot_preview1.fd_write"], description)
+}
+
+/// Pushes `content` (a distinct manifest) with `wasm` facts under `tags`.
+async fn push(index: &Index, repository: &str, content: &str, wasm: Option<WasmRecord>, tags: &[&str]) -> Digest {
+    let repository = name(repository);
+    let digest = Digest::sha256_of(content.as_bytes());
+    let media_type = MediaType::from_static("application/vnd.oci.image.manifest.v1+json");
+    let tags: Vec<Tag> = tags.iter().map(|t| tag(t)).collect();
+    index
+        .put_manifest(&NewManifest {
+            repository: &repository,
+            digest: &digest,
+            media_type: &media_type,
+            artifact_type: None,
+            subject: None,
+            annotations_json: None,
+            content: content.as_bytes(),
+            blobs: Vec::new(),
+            children: Vec::new(),
+            tags: tags.iter().collect(),
+            wasm,
+        })
+        .await
+        .unwrap();
+    digest
+}
+
+fn all() -> SearchQuery {
+    SearchQuery { limit: 100, ..SearchQuery::default() }
+}
+
+async fn search(index: &Index, query: SearchQuery) -> SearchResults {
+    index.search(&query, Visibility::All).await.unwrap()
+}
+
+/// `repository:tag` of each item, in order.
+fn found(results: &SearchResults) -> Vec<String> {
+    results.items.iter().map(|hit| format!("{}:{}", hit.repository, hit.tag)).collect()
+}
+
+fn sorted(mut items: Vec<String>) -> Vec<String> {
+    items.sort();
+    items
+}
+
+fn facet(values: &[(&str, u64)]) -> Vec<(String, u64)> {
+    values.iter().map(|(value, n)| ((*value).into(), *n)).collect()
+}
+
+async fn totals_and_facets_count_each_tagged_module(index: &Index) {
+    push(index, "a/rate", "m1", Some(envoy("0.2.1", "proxy_on_tick", "rate limit")), &["v1", "latest"]).await;
+    push(index, "a/jwt", "m2", Some(envoy("0.2.0", "proxy_on_request_headers", "jwt auth")), &["v1"]).await;
+    push(index, "b/cli", "m3", Some(wasi("command line")), &["v1"]).await;
+    push(index, "b/comp", "m4", Some(record("component", &[], &["run"], &[], "component")), &["v1"]).await;
+    // Untagged, and not Wasm: neither is a search result.
+    push(index, "b/untagged", "m5", Some(wasi("hidden")), &[]).await;
+    push(index, "b/image", "m6", None, &["v1"]).await;
+
+    let results = search(index, all()).await;
+    assert_eq!(results.total, 5, "one result per tag naming a Wasm manifest");
+    assert_eq!(
+        sorted(found(&results)),
+        ["a/jwt:v1", "a/rate:latest", "a/rate:v1", "b/cli:v1", "b/comp:v1"].map(String::from)
+    );
+    assert_eq!(results.facets.runtime_type, facet(&[("envoy_proxy", 3), ("component", 1), ("wasi", 1)]));
+    assert_eq!(results.facets.kind, facet(&[("module", 4), ("component", 1)]));
+    assert_eq!(results.facets.abi, facet(&[("0.2.1", 2), ("0.2.0", 1)]));
+    let hit = results.items.iter().find(|hit| hit.repository == "a/jwt").unwrap();
+    assert_eq!((hit.runtime_type.as_deref(), hit.abis.clone()), (Some("envoy_proxy"), vec!["0.2.0".to_string()]));
+}
+
+async fn filters_combine_and_match_exports_imports_abis_and_text(index: &Index) {
+    push(index, "a/rate", "m1", Some(envoy("0.2.1", "proxy_on_tick", "rate limit")), &["v1"]).await;
+    push(index, "a/jwt", "m2", Some(envoy("0.2.0", "proxy_on_request_headers", "jwt auth")), &["v1"]).await;
+    push(index, "b/cli", "m3", Some(wasi("rate command")), &["v1"]).await;
+    push(
+        index,
+        "c/multi",
+        "m4",
+        Some(record("envoy_proxy", &["0.2.1", "0.1.0"], &["proxy_on_tick"], &[], "old")),
+        &["v1"],
+    )
+    .await;
+
+    let query = |f: fn(&mut SearchQuery)| {
+        let mut query = all();
+        f(&mut query);
+        query
+    };
+    let cases: Vec<(SearchQuery, Vec<&str>)> = vec![
+        (query(|q| q.runtime_type = Some("envoy_proxy".into())), vec!["a/jwt:v1", "a/rate:v1", "c/multi:v1"]),
+        (query(|q| q.abi = Some("0.2.1".into())), vec!["a/rate:v1", "c/multi:v1"]),
+        (query(|q| q.abi = Some("0.1.0".into())), vec!["c/multi:v1"]),
+        (query(|q| q.export = Some("proxy_on_tick".into())), vec!["a/rate:v1", "c/multi:v1"]),
+        (query(|q| q.import = Some("fd_write".into())), vec!["b/cli:v1"]),
+        (query(|q| q.import = Some("wasi_snapshot_preview1".into())), vec!["b/cli:v1"]),
+        (query(|q| q.words = query_words("rate")), vec!["a/rate:v1", "b/cli:v1"]),
+        (query(|q| q.words = query_words("ra")), vec!["a/rate:v1", "b/cli:v1"]),
+        (query(|q| q.kind = Some("module".into())), vec!["a/jwt:v1", "a/rate:v1", "b/cli:v1", "c/multi:v1"]),
+        (query(|q| q.format = Some("cncfWasm".into())), vec!["b/cli:v1"]),
+        (query(|q| q.namespace = Some("a".into())), vec!["a/jwt:v1", "a/rate:v1"]),
+        (query(|q| q.repository = Some("c/multi".into())), vec!["c/multi:v1"]),
+        (
+            query(|q| {
+                q.runtime_type = Some("envoy_proxy".into());
+                q.abi = Some("0.2.1".into());
+                q.export = Some("proxy_on_tick".into());
+                q.words = query_words("rate");
+            }),
+            vec!["a/rate:v1"],
+        ),
+        (
+            query(|q| {
+                q.abi = Some("0.2.0".into());
+                q.export = Some("proxy_on_tick".into());
+            }),
+            vec![],
+        ),
+    ];
+    for (query, expected) in cases {
+        let results = search(index, query.clone()).await;
+        assert_eq!(sorted(found(&results)), expected, "{query:?}");
+        assert_eq!(results.total, expected.len() as u64, "{query:?}");
+    }
+    // An ABI facet counts a module once per ABI it has.
+    let results = search(index, query(|q| q.export = Some("proxy_on_tick".into()))).await;
+    assert_eq!(results.facets.abi, facet(&[("0.2.1", 2), ("0.1.0", 1)]));
+    assert_eq!(results.facets.runtime_type, facet(&[("envoy_proxy", 2)]));
+}
+
+async fn a_moved_tag_is_found_by_what_it_now_names(index: &Index) {
+    push(index, "a/filter", "m1", Some(envoy("0.2.1", "proxy_on_tick", "first")), &["latest", "v1"]).await;
+    push(index, "a/filter", "m2", Some(wasi("second")), &["latest"]).await;
+    let envoy_query = SearchQuery { runtime_type: Some("envoy_proxy".into()), ..all() };
+    assert_eq!(found(&search(index, envoy_query).await), ["a/filter:v1"]);
+    let wasi_query = SearchQuery { runtime_type: Some("wasi".into()), ..all() };
+    assert_eq!(found(&search(index, wasi_query).await), ["a/filter:latest"]);
+    let text = search(index, SearchQuery { words: query_words("second"), ..all() }).await;
+    assert_eq!(found(&text), ["a/filter:latest"]);
+    assert_eq!(search(index, all()).await.total, 2);
+}
+
+async fn deleted_tags_and_manifests_leave_search(index: &Index) {
+    let first = push(index, "a/filter", "m1", Some(envoy("0.2.1", "proxy_on_tick", "first")), &["v1", "v2"]).await;
+    push(index, "a/other", "m2", Some(wasi("second")), &["v1"]).await;
+    assert!(index.delete_tag(&name("a/filter"), &tag("v2")).await.unwrap());
+    assert_eq!(sorted(found(&search(index, all()).await)), ["a/filter:v1", "a/other:v1"]);
+    assert!(index.delete_manifest(&name("a/filter"), &first).await.unwrap());
+    let results = search(index, all()).await;
+    assert_eq!(found(&results), ["a/other:v1"]);
+    assert_eq!(results.facets.runtime_type, facet(&[("wasi", 1)]));
+    assert!(results.facets.abi.is_empty(), "no ABI is left: {:?}", results.facets.abi);
+}
+
+async fn reindexed_facts_replace_the_old_ones(index: &Index) {
+    let digest = push(index, "a/filter", "m1", Some(wasi("before")), &["v1"]).await;
+    // As `wasmhub reindex` does: the stored manifests, then their facts one by one.
+    let repository_id = index.manifests_after(None, 10).await.unwrap()[0].repository_id;
+    let written =
+        index.put_wasm_facts(repository_id, &digest, Some(&envoy("0.2.1", "proxy_on_tick", "after"))).await.unwrap();
+    assert!(written);
+    let results = search(index, SearchQuery { abi: Some("0.2.1".into()), ..all() }).await;
+    assert_eq!(found(&results), ["a/filter:v1"]);
+    assert_eq!(results.facets.runtime_type, facet(&[("envoy_proxy", 1)]));
+    assert_eq!(search(index, SearchQuery { words: query_words("before"), ..all() }).await.total, 0);
+    // Facts removed (the manifest is no longer Wasm): the tag is no longer a search result.
+    assert!(index.put_wasm_facts(repository_id, &digest, None).await.unwrap());
+    assert_eq!(search(index, all()).await.total, 0);
+}
+
+async fn private_repositories_follow_visibility_changes(index: &Index) {
+    let alice: Namespace = "alice".parse().unwrap();
+    let alice_id = index.create_user(&alice, "hash", false).await.unwrap();
+    let bob_id = index.create_user(&"bob".parse().unwrap(), "hash", false).await.unwrap();
+    push(index, "alice/secret", "m1", Some(wasi("secret")), &["v1"]).await;
+    push(index, "bob/open", "m2", Some(wasi("open")), &["v1"]).await;
+    let visible = |visibility| async move { found(&index.search(&all(), visibility).await.unwrap()) };
+
+    assert!(index.set_repository_private(&name("alice/secret"), true).await.unwrap());
+    assert_eq!(visible(Visibility::Public).await, ["bob/open:v1"]);
+    assert_eq!(visible(Visibility::PublicOr { user_id: bob_id }).await, ["bob/open:v1"]);
+    assert_eq!(sorted(visible(Visibility::PublicOr { user_id: alice_id }).await), ["alice/secret:v1", "bob/open:v1"]);
+    assert_eq!(visible(Visibility::Nothing).await, Vec::<String>::new());
+    let public = index.search(&all(), Visibility::Public).await.unwrap();
+    assert_eq!((public.total, public.facets.runtime_type), (1, facet(&[("wasi", 1)])));
+
+    // A tag pushed while private is private too; making the repository public shows both.
+    push(index, "alice/secret", "m3", Some(wasi("more")), &["v2"]).await;
+    assert_eq!(visible(Visibility::Public).await, ["bob/open:v1"]);
+    assert!(index.set_repository_private(&name("alice/secret"), false).await.unwrap());
+    assert_eq!(sorted(visible(Visibility::Public).await), ["alice/secret:v1", "alice/secret:v2", "bob/open:v1"]);
+}
+
+async fn pages_follow_the_requested_order(index: &Index) {
+    for (n, repository) in ["c/one", "a/two", "b/three"].iter().enumerate() {
+        push(index, repository, &format!("m{n}"), Some(wasi(&format!("module {repository}"))), &["v1", "v2"]).await;
+        next_millisecond().await;
+    }
+    let by_name = |offset, limit| SearchQuery { sort: SearchSort::Name, offset, limit, ..SearchQuery::default() };
+    let first = search(index, by_name(0, 4)).await;
+    assert_eq!(found(&first), ["a/two:v1", "a/two:v2", "b/three:v1", "b/three:v2"]);
+    assert_eq!(first.total, 6, "the total counts every match, not the page");
+    assert_eq!(found(&search(index, by_name(4, 4)).await), ["c/one:v1", "c/one:v2"]);
+    assert_eq!(found(&search(index, by_name(6, 4)).await), Vec::<String>::new());
+    // Newest first: the last push's tags lead (ties broken by repository and tag).
+    let updated = search(index, SearchQuery { sort: SearchSort::Updated, limit: 2, ..SearchQuery::default() }).await;
+    assert_eq!(found(&updated), ["b/three:v1", "b/three:v2"]);
+    // Pushing a tag again makes it the newest.
+    next_millisecond().await;
+    push(index, "c/one", "m0", Some(wasi("module c/one")), &["v1"]).await;
+    let updated = search(index, SearchQuery { sort: SearchSort::Updated, limit: 1, ..SearchQuery::default() }).await;
+    assert_eq!(found(&updated), ["c/one:v1"]);
+}
+
+/// Tags record their update time in milliseconds: waiting past one keeps two pushes apart in
+/// the newest-first order (ties would be ordered by name instead).
+async fn next_millisecond() {
+    tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+}
