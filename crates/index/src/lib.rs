@@ -12,6 +12,7 @@ mod audit;
 mod blobs;
 mod catalog;
 mod connection;
+mod descriptions;
 mod discovery;
 mod error;
 mod gc;

@@ -50,6 +50,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../../../migrations/sqlite/0006_events.sql"),
         postgres: include_str!("../../../migrations/postgres/0006_events.sql"),
     },
+    Migration {
+        version: 8,
+        name: "repository_descriptions",
+        sqlite: include_str!("../../../migrations/sqlite/0008_repository_descriptions.sql"),
+        postgres: include_str!("../../../migrations/postgres/0008_repository_descriptions.sql"),
+    },
 ];
 
 /// Arbitrary constant naming wasmhub's migration lock among PostgreSQL advisory locks.

@@ -8,6 +8,7 @@ mod common;
 
 mod access;
 mod accounts_api;
+mod browser;
 mod clients;
 mod clients_login;
 mod content_management;
@@ -24,3 +25,4 @@ mod replicas;
 mod wasm_clients;
 mod wasm_search;
 mod web;
+mod web_session;

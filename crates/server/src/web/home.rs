@@ -7,7 +7,7 @@ use axum::http::HeaderMap;
 use super::html::{w, Esc};
 use super::params::SearchParams;
 use super::search::{facet_list, result_list};
-use super::{caller, Page, PageError};
+use super::{caller, Account, Page, PageError};
 use crate::AppState;
 
 /// Modules listed as recently pushed.
@@ -43,5 +43,5 @@ pub async fn home(State(state): State<AppState>, headers: HeaderMap) -> Result<P
         Esc(&all.url_with(&[("sort", "updated")])),
         results.total
     );
-    Ok(Page { title: "Home".into(), q: String::new(), main })
+    Ok(Page { title: "Home".into(), q: String::new(), main, account: Account::of(&state, &caller) })
 }

@@ -7,7 +7,7 @@ use std::fmt::{self, Display, Write as _};
 /// The page shell, and the assets built into the binary (no build step besides `cargo`).
 const LAYOUT: &str = include_str!("../../../../web/templates/layout.html");
 pub const STYLE: &str = include_str!("../../../../web/static/style.css");
-pub const COPY_JS: &str = include_str!("../../../../web/static/copy.js");
+pub const APP_JS: &str = include_str!("../../../../web/static/app.js");
 
 /// Appends formatted text to a `String` (writing to a `String` cannot fail).
 macro_rules! w {
@@ -39,7 +39,7 @@ impl Display for Esc<'_> {
 }
 
 /// The whole document around `main` (already-escaped HTML). `title` and `q` are plain text.
-pub fn layout(title: &str, q: &str, main: &str) -> String {
+pub fn layout(title: &str, q: &str, main: &str, account: &super::Account) -> String {
     let mut out = String::with_capacity(LAYOUT.len() + STYLE.len() + main.len());
     let mut rest = LAYOUT;
     // One pass over the template: substituted text is never scanned again, so a value that
@@ -52,12 +52,28 @@ pub fn layout(title: &str, q: &str, main: &str) -> String {
             "q" => w!(&mut out, "{}", Esc(q)),
             "style" => out.push_str(STYLE),
             "main" => out.push_str(main),
+            "account" => account_links(&mut out, account),
             other => unreachable!("layout.html names an unknown slot {other}"),
         }
         rest = &rest[start + len + 2..];
     }
     out.push_str(rest);
     out
+}
+
+/// The header's account corner: who is signed in, with settings and sign-out; or a link to
+/// sign in. Sign-out is a POST form (a link could be followed by a prefetching crawler).
+fn account_links(out: &mut String, account: &super::Account) {
+    match account {
+        super::Account::Hidden => {}
+        super::Account::Anonymous => out.push_str("<a class=\"account\" href=\"/login\">Sign in</a>"),
+        super::Account::User(name) => w!(
+            out,
+            "<span class=\"account\">Signed in as <a href=\"/namespaces/{n}\">{n}</a> · <a href=\"/settings\">Settings</a> \
+             <form action=\"/logout\" method=\"post\"><button type=\"submit\">Sign out</button></form></span>",
+            n = Esc(name)
+        ),
+    }
 }
 
 /// A query string built from `pairs`, empty values dropped (for shareable, minimal URLs).
@@ -114,7 +130,8 @@ mod tests {
 
     #[test]
     fn layout_never_rescans_substituted_values() {
-        let page = layout("{{main}}", "<q>", "<p>body</p>");
+        let page = layout("{{main}}", "<q>", "<p>body</p>", &crate::web::Account::User("<b>".into()));
+        assert!(page.contains("Signed in as <a href=\"/namespaces/&lt;b&gt;\">&lt;b&gt;</a>"), "{page}");
         assert!(page.contains("<title>{{main}} · wasmhub</title>"), "{page}");
         assert!(page.contains("value=\"&lt;q&gt;\""));
         assert_eq!(page.matches("<p>body</p>").count(), 1);

@@ -3,21 +3,29 @@
 //! as in the API: typed parameters in, one `Registry` call, a page out; every failure becomes
 //! an HTML error page in one place (`PageError`).
 //!
-//! Not yet here: sign-in pages and cookies (a browser is anonymous unless it sends Basic or
-//! Bearer credentials), namespace and settings pages.
+//! A browser signs in on `/login` and is then known by a session cookie (`session`); pages
+//! that change something are POST forms checked for their origin. Responses are compressed
+//! (gzip) so that every page stays within its 50 KiB budget on the wire.
 
 mod home;
 mod html;
+mod login;
+mod markdown;
+mod namespace;
 mod params;
+mod readme;
 mod repository;
 mod search;
+mod session;
+mod settings;
 mod snippets;
 mod tag;
 
 use axum::http::{header, HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::Router;
+use tower_http::compression::CompressionLayer;
 use tower_http::set_header::SetResponseHeaderLayer;
 use wasmhub_registry::{Caller, RegistryError};
 
@@ -25,16 +33,27 @@ use crate::AppState;
 use html::{w, Esc};
 
 /// Scripts only from this origin (an injected `<script>` would not run even if escaping were
-/// ever missed); the one stylesheet is inline so a page renders from one round trip.
+/// ever missed); the one stylesheet is inline so a page renders from one round trip. The
+/// script may fetch this origin's own pages (search as you type).
 const CSP: &str = "default-src 'none'; style-src 'unsafe-inline'; script-src 'self'; img-src 'self' data:; \
-                   form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+                   connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/", get(home::home))
         .route("/search", get(search::search))
         .route("/repositories/{*path}", get(repository::under))
-        .route("/static/copy.js", get(copy_js))
+        .route("/namespaces/{namespace}", get(namespace::page))
+        .route("/login", get(login::form).post(login::submit))
+        .route("/logout", post(login::sign_out))
+        .route("/settings", get(settings::page))
+        .route("/settings/tokens", post(settings::create_token))
+        .route("/settings/tokens/revoke", post(settings::revoke_token))
+        .route("/settings/repositories", post(settings::update_repository))
+        .route("/static/app.js", get(app_js))
+        // Forms are a few fields; nothing a browser sends here needs more.
+        .layer(axum::extract::DefaultBodyLimit::max(64 * 1024))
+        .layer(CompressionLayer::new())
         .layer(SetResponseHeaderLayer::if_not_present(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(CSP)))
         .layer(SetResponseHeaderLayer::if_not_present(
             header::X_CONTENT_TYPE_OPTIONS,
@@ -46,12 +65,33 @@ pub fn router() -> Router<AppState> {
         ))
 }
 
-async fn copy_js() -> Response {
+async fn app_js() -> Response {
     (
         [(header::CONTENT_TYPE, "text/javascript; charset=utf-8"), (header::CACHE_CONTROL, "public, max-age=3600")],
-        html::COPY_JS,
+        html::APP_JS,
     )
         .into_response()
+}
+
+/// Who the header says is signed in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Account {
+    /// Nothing to show: the registry runs open (no accounts), or the page is an error page.
+    Hidden,
+    /// Offer to sign in.
+    Anonymous,
+    /// Signed in as this user.
+    User(String),
+}
+
+impl Account {
+    pub fn of(state: &AppState, caller: &Caller) -> Account {
+        match caller {
+            Caller::User(principal) => Account::User(principal.user.name.to_string()),
+            _ if !state.registry.policy().enforce => Account::Hidden,
+            _ => Account::Anonymous,
+        }
+    }
 }
 
 /// A rendered page: `main` is already-escaped HTML.
@@ -60,11 +100,17 @@ pub struct Page {
     /// The text to leave in the header's search box.
     pub q: String,
     pub main: String,
+    pub account: Account,
 }
 
 impl IntoResponse for Page {
     fn into_response(self) -> Response {
-        Html(html::layout(&self.title, &self.q, &self.main)).into_response()
+        let mut response = Html(html::layout(&self.title, &self.q, &self.main, &self.account)).into_response();
+        // Pages differ per user; shared caches must not keep them.
+        if self.account != Account::Hidden {
+            response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("private, no-cache"));
+        }
+        response
     }
 }
 
@@ -73,6 +119,7 @@ impl IntoResponse for Page {
 pub enum PageError {
     BadRequest(String),
     Unauthorized,
+    Forbidden(String),
     /// Unknown and private look the same, so a page never reveals that a private name exists.
     NotFound,
     Internal,
@@ -104,6 +151,7 @@ impl IntoResponse for PageError {
             PageError::Unauthorized => {
                 (StatusCode::UNAUTHORIZED, "Not signed in", "The credentials sent were not accepted.".into())
             }
+            PageError::Forbidden(message) => (StatusCode::FORBIDDEN, "Not allowed", message),
             PageError::NotFound => (
                 StatusCode::NOT_FOUND,
                 "Not found",
@@ -120,13 +168,13 @@ impl IntoResponse for PageError {
             Esc(title),
             Esc(&message)
         );
-        (status, Page { title: title.into(), q: String::new(), main }).into_response()
+        (status, Page { title: title.into(), q: String::new(), main, account: Account::Hidden }).into_response()
     }
 }
 
-/// Who is asking: the credentials `/v2` and the API accept (Basic or Bearer).
+/// Who is asking: Basic or Bearer credentials when sent, else the session cookie.
 async fn caller(state: &AppState, headers: &HeaderMap) -> Result<Caller, PageError> {
-    state.auth.caller(&state.registry, headers, None).await.map_err(|_| PageError::Unauthorized)
+    session::caller(state, headers).await
 }
 
 /// Where clients reach this registry: `WASMHUB_PUBLIC_URL` when configured, else the request's

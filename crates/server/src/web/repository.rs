@@ -1,5 +1,9 @@
 //! `/repositories/<name>` and `/repositories/<name>/tags/<tag>`. A repository name contains
 //! `/`, so the path is read from its right-hand end, as the API and `/v2` do.
+//!
+//! A repository's description is the one its maintainers set on `/settings`, else the latest
+//! Wasm tag's `org.opencontainers.image.description` annotation; its README is the latest
+//! tag's README artifact (see `readme`).
 
 use axum::extract::{Path, State};
 use axum::http::HeaderMap;
@@ -7,8 +11,9 @@ use axum::response::{IntoResponse, Response};
 use wasmhub_registry::oci::{RepoName, Tag};
 
 use super::html::{size, time_element, w, Esc};
+use super::readme::{readme, referrers};
 use super::search::badges;
-use super::{caller, Origin, Page, PageError};
+use super::{caller, Account, Origin, Page, PageError};
 use crate::AppState;
 
 /// What a path under `/repositories/` names.
@@ -45,7 +50,11 @@ pub async fn under(
         Target::Tag(name, tag) => {
             let details = state.registry.tag_details(&caller, &name, &tag).await?;
             let origin = Origin::of(&state, &headers);
-            Ok(super::tag::page(&origin, &name, details).into_response())
+            let referrers = referrers(&state, &caller, &name, &details.summary.digest).await?;
+            let readme = readme(&state, &caller, &name, &referrers).await;
+            let account = Account::of(&state, &caller);
+            let extras = super::tag::Extras { referrers, readme, account };
+            Ok(super::tag::page(&origin, &name, details, extras).into_response())
         }
     }
 }
@@ -53,10 +62,12 @@ pub async fn under(
 async fn repository(state: &AppState, caller: &wasmhub_registry::Caller, name: &RepoName) -> Result<Page, PageError> {
     let tags = state.registry.repository_tags(caller, name).await?;
     let latest = tags.iter().find_map(|t| t.wasm.as_ref());
+    let own = state.registry.repository_description(caller, name).await?;
     let mut main = String::new();
-    w!(&mut main, "<h1>{}</h1>", Esc(name.as_str()));
-    match latest.and_then(|l| l.description.as_deref()) {
-        Some(description) => w!(&mut main, "<p>{}</p>", Esc(description)),
+    let namespace = wasmhub_registry::namespace_of(name.as_str());
+    w!(&mut main, "<p><a href=\"/namespaces/{n}\">{n}</a></p><h1>{}</h1>", Esc(name.as_str()), n = Esc(namespace));
+    match own.as_deref().or(latest.and_then(|l| l.description.as_deref())) {
+        Some(description) => w!(&mut main, "<p class=\"description\">{}</p>", Esc(description)),
         None => main.push_str("<p class=\"muted\">No description.</p>"),
     }
     if let Some(latest) = latest {
@@ -68,6 +79,16 @@ async fn repository(state: &AppState, caller: &wasmhub_registry::Caller, name: &
         );
         badges(&mut main, latest);
         main.push_str("</section>");
+    }
+    // The README of the newest tag that has Wasm facts (one referrers query, one blob read).
+    let newest = tags.iter().find(|t| t.wasm.is_some()).or(tags.first());
+    if let Some(newest) = newest {
+        let referrers = referrers(state, caller, name, &newest.digest).await?;
+        if let Some(text) = readme(state, caller, name, &referrers).await {
+            main.push_str("<section aria-labelledby=\"readme\"><h2 id=\"readme\">README</h2><div class=\"readme\">");
+            main.push_str(&super::markdown::render(&text));
+            main.push_str("</div></section>");
+        }
     }
     w!(&mut main, "<section aria-labelledby=\"tags\"><h2 id=\"tags\">Tags ({})</h2>", tags.len());
     if tags.is_empty() {
@@ -94,7 +115,7 @@ async fn repository(state: &AppState, caller: &wasmhub_registry::Caller, name: &
         main.push_str("</tbody></table></div>");
     }
     main.push_str("</section>");
-    Ok(Page { title: name.to_string(), q: String::new(), main })
+    Ok(Page { title: name.to_string(), q: String::new(), main, account: Account::of(state, caller) })
 }
 
 #[cfg(test)]

@@ -7,7 +7,7 @@ use wasmhub_registry::index::SearchHit;
 
 use super::html::{size, time_element, w, Esc};
 use super::params::{SearchParams, FORMATS, KINDS, SORTS};
-use super::{caller, Page, PageError};
+use super::{caller, Account, Page, PageError};
 use crate::AppState;
 
 pub async fn search(
@@ -25,7 +25,12 @@ pub async fn search(
         None if params.is_filtered() => "Filtered modules".to_owned(),
         None => "All modules".to_owned(),
     };
-    w!(&mut main, "<h1>{}</h1><p class=\"muted\">{} found</p>", Esc(&heading), results.total);
+    w!(
+        &mut main,
+        "<h1 id=\"heading\">{}</h1><p class=\"muted\" id=\"found\">{} found</p>",
+        Esc(&heading),
+        results.total
+    );
     main.push_str("<div class=\"layout\"><aside aria-label=\"Filters\">");
     filter_form(&mut main, &params);
     for (title, key, counts) in [
@@ -37,12 +42,12 @@ pub async fn search(
         facet_list(&mut main, &params, key, counts);
         main.push_str("</section>");
     }
-    main.push_str("</aside><section aria-label=\"Results\">");
+    main.push_str("</aside><section id=\"results\" aria-label=\"Results\" aria-live=\"polite\">");
     result_list(&mut main, &results.items);
     pager(&mut main, &params, results.total);
     main.push_str("</section></div>");
     let q = params.get("q").unwrap_or_default().to_owned();
-    Ok(Page { title: heading, q, main })
+    Ok(Page { title: heading, q, main, account: Account::of(&state, &caller) })
 }
 
 /// The filters as one GET form; labels for every field.

@@ -1,5 +1,5 @@
 //! `/repositories/<name>/tags/<tag>`: everything the index knows about one tagged module,
-//! then snippets to pull or deploy it.
+//! then snippets to pull or deploy it, its README and what refers to it (signatures, SBOMs).
 
 use wasmhub_registry::index::TagDetails;
 use wasmhub_registry::oci::RepoName;
@@ -7,13 +7,22 @@ use wasmhub_registry::wasm::abi::mismatch_warning;
 use wasmhub_registry::wasm::{Description, ImageAnnotations, ModuleFacts, Producer, WasmFacts};
 
 use super::html::{size, time_element, w, Esc};
+use super::readme::{ReferrerView, MAX_REFERRERS};
 use super::snippets::{snippets, Module};
-use super::{Origin, Page};
+use super::{Account, Origin, Page};
 
 /// Most exports or imports listed; a module may have thousands, and the page must stay small.
 const MAX_NAMES: usize = 300;
 
-pub fn page(origin: &Origin, name: &RepoName, details: TagDetails) -> Page {
+/// What the page shows besides the index's facts.
+pub struct Extras {
+    pub referrers: Vec<ReferrerView>,
+    /// The README's Markdown, when one was attached (see `readme`).
+    pub readme: Option<String>,
+    pub account: Account,
+}
+
+pub fn page(origin: &Origin, name: &RepoName, details: TagDetails, extras: Extras) -> Page {
     let summary = &details.summary;
     let description: Option<Description> = details.facts_json.as_deref().and_then(|j| serde_json::from_str(j).ok());
     let facts = description.as_ref().and_then(Description::facts);
@@ -93,6 +102,11 @@ pub fn page(origin: &Origin, name: &RepoName, details: TagDetails) -> Page {
         }
         main.push_str("</section>");
     }
+    if let Some(readme) = &extras.readme {
+        main.push_str("<section aria-labelledby=\"readme\"><h2 id=\"readme\">README</h2><div class=\"readme\">");
+        main.push_str(&super::markdown::render(readme));
+        main.push_str("</div></section>");
+    }
     if let Some(module) = module {
         producers(&mut main, module);
         names(
@@ -109,7 +123,44 @@ pub fn page(origin: &Origin, name: &RepoName, details: TagDetails) -> Page {
     if let Some(facts) = facts {
         annotations(&mut main, &facts.annotations);
     }
-    Page { title: format!("{name}:{}", summary.tag), q: String::new(), main }
+    referrers(&mut main, &extras.referrers);
+    Page { title: format!("{name}:{}", summary.tag), q: String::new(), main, account: extras.account }
+}
+
+/// Signatures, SBOMs and other artifacts whose `subject` is this manifest.
+fn referrers(out: &mut String, referrers: &[ReferrerView]) {
+    w!(out, "<section aria-labelledby=\"referrers\"><h2 id=\"referrers\">Referrers ({})</h2>", referrers.len());
+    if referrers.is_empty() {
+        out.push_str(
+            "<p class=\"muted\">No signatures, SBOMs or other artifacts refer to this manifest.</p></section>",
+        );
+        return;
+    }
+    out.push_str(
+        "<div class=\"scroll\"><table><thead><tr><th scope=\"col\">Kind</th><th scope=\"col\">Artifact type</th>\
+         <th scope=\"col\">Digest</th><th scope=\"col\">Size</th><th scope=\"col\">Annotations</th></tr></thead><tbody>",
+    );
+    for referrer in referrers.iter().take(MAX_REFERRERS) {
+        w!(
+            out,
+            "<tr><td>{}</td><td><code>{}</code></td><td><code>{}</code></td><td>{}</td><td>",
+            referrer.kind(),
+            Esc(referrer.artifact_type.as_deref().unwrap_or(&referrer.media_type)),
+            Esc(&referrer.digest),
+            Esc(&size(referrer.size))
+        );
+        let annotations = referrer.annotations.iter().flatten();
+        for (key, value) in annotations.take(10) {
+            let value = value.as_str().map_or_else(|| value.to_string(), str::to_owned);
+            w!(out, "<div><code>{}</code>: {}</div>", Esc(key), Esc(&value));
+        }
+        out.push_str("</td></tr>");
+    }
+    out.push_str("</tbody></table></div>");
+    if referrers.len() > MAX_REFERRERS {
+        w!(out, "<p class=\"muted\">{} more not shown.</p>", referrers.len() - MAX_REFERRERS);
+    }
+    out.push_str("</section>");
 }
 
 fn joined(values: &[String]) -> String {
@@ -162,8 +213,16 @@ fn names<'a, K: std::fmt::Debug>(
     entries: impl Iterator<Item = (Option<&'a str>, &'a str, K)>,
 ) {
     w!(out, "<section aria-labelledby=\"{id}\"><h2 id=\"{id}\">{title} ({count})</h2>");
+    // Revealed by the script, which filters the list as one types (each name is a link anyway).
+    w!(
+        out,
+        "<p class=\"filter\" hidden><label for=\"filter-{id}\">Filter {lower}</label> \
+         <input id=\"filter-{id}\" type=\"search\" data-filter=\"list-{id}\" autocomplete=\"off\"> \
+         <span class=\"muted\" aria-live=\"polite\" data-filter-count=\"list-{id}\"></span></p>",
+        lower = title.to_lowercase()
+    );
     let mut shown = 0;
-    out.push_str("<ul class=\"names\">");
+    w!(out, "<ul class=\"names\" id=\"list-{id}\">");
     for (module, name, kind) in entries.take(MAX_NAMES) {
         let url = format!("/search?{}", super::html::query_string([(key, name)]));
         let full = module.map_or_else(|| name.to_owned(), |m| format!("{m}.{name}"));

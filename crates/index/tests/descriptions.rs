@@ -1,0 +1,27 @@
+//! A repository's own description (migration 0008), on both backends: unknown repositories
+//! say so, a set description reads back exactly (Unicode and newlines included), and clearing
+//! it leaves the repository without one.
+
+use wasmhub_index::Index;
+use wasmhub_oci::{Digest, RepoName};
+
+mod common;
+
+on_both_backends!(descriptions_are_set_read_back_and_cleared);
+
+async fn descriptions_are_set_read_back_and_cleared(index: &Index) {
+    let repo: RepoName = "team/filter".parse().unwrap();
+    assert_eq!(index.repository_description(&repo).await.unwrap(), None, "unknown repository");
+    assert!(!index.set_repository_description(&repo, Some("nothing to describe")).await.unwrap());
+
+    // A blob link creates the repository.
+    index.link_blob(&repo, &Digest::sha256_of(b"blob"), 4).await.unwrap();
+    assert_eq!(index.repository_description(&repo).await.unwrap(), Some(None), "none set yet");
+
+    let text = "Adds a header — “x-hello”.\nSecond line <b>as typed</b>.";
+    assert!(index.set_repository_description(&repo, Some(text)).await.unwrap());
+    assert_eq!(index.repository_description(&repo).await.unwrap(), Some(Some(text.to_owned())));
+
+    assert!(index.set_repository_description(&repo, None).await.unwrap());
+    assert_eq!(index.repository_description(&repo).await.unwrap(), Some(None));
+}

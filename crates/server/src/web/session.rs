@@ -1,0 +1,145 @@
+//! Browser sessions: after a password sign-in on `/login`, a cookie holding an HS256 JWT (the
+//! key `/token` signs with) names the user until it expires. Nothing is stored on the server,
+//! so any replica reads any session; signing out deletes the cookie (a copied cookie stays
+//! valid until its expiry, twelve hours at most; a disabled user is refused at once).
+//!
+//! The session's audience differs from `/token`'s, so a session is never accepted as a bearer
+//! token on `/v2` or the API, and a bearer token (limited to its grants) never becomes a
+//! session. Only web pages read the cookie.
+//!
+//! Forgery: the cookie is `SameSite=Strict` (a cross-site form post carries none) and every
+//! POST must also come from this origin (`Origin`, else `Referer`), so a page elsewhere can
+//! neither act as the user nor sign a browser in as someone else.
+
+use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
+
+use axum::extract::{ConnectInfo, FromRequestParts};
+use axum::http::{header, request::Parts, HeaderMap, HeaderValue};
+use wasmhub_auth::jwt::{self, Claims};
+use wasmhub_registry::{Caller, Limit, Principal};
+
+use super::PageError;
+use crate::auth::now_seconds;
+use crate::AppState;
+
+/// How long a sign-in lasts.
+pub const SESSION_LIFETIME: Duration = Duration::from_secs(12 * 3600);
+/// The cookie's name over plain HTTP, and over HTTPS (the `__Host-` prefix makes browsers
+/// refuse it unless it is `Secure`, host-only and for `/`).
+const COOKIE: &str = "wasmhub_session";
+const SECURE_COOKIE: &str = "__Host-wasmhub_session";
+
+fn audience(state: &AppState) -> String {
+    format!("{}:web-session", state.auth.settings.service)
+}
+
+/// Whether browsers reach this registry over HTTPS (configured URL, or the proxy says so).
+pub fn is_secure(state: &AppState, headers: &HeaderMap) -> bool {
+    state.auth.public_url(headers).starts_with("https://")
+}
+
+/// A signed session for `user`, and the `Set-Cookie` value carrying it.
+pub fn sign_in_cookie(state: &AppState, headers: &HeaderMap, user: &str) -> HeaderValue {
+    let now = now_seconds();
+    let claims = Claims {
+        iss: state.auth.settings.service.clone(),
+        sub: user.to_owned(),
+        aud: audience(state),
+        exp: now + SESSION_LIFETIME.as_secs() as i64,
+        nbf: now,
+        iat: now,
+        jti: wasmhub_auth::random_bytes().iter().take(12).map(|b| format!("{b:02x}")).collect(),
+        access: Vec::new(),
+    };
+    let token = jwt::sign(&claims, &state.auth.key);
+    cookie(state, headers, &token, SESSION_LIFETIME.as_secs())
+}
+
+/// The `Set-Cookie` value that deletes the session.
+pub fn sign_out_cookie(state: &AppState, headers: &HeaderMap) -> HeaderValue {
+    cookie(state, headers, "", 0)
+}
+
+fn cookie(state: &AppState, headers: &HeaderMap, value: &str, max_age: u64) -> HeaderValue {
+    let secure = is_secure(state, headers);
+    let (name, flags) = if secure { (SECURE_COOKIE, "; Secure") } else { (COOKIE, "") };
+    // A JWT is base64url and dots: always a valid header value.
+    HeaderValue::from_str(&format!("{name}={value}; Path=/; Max-Age={max_age}; HttpOnly; SameSite=Strict{flags}"))
+        .expect("cookie text is visible ASCII")
+}
+
+/// The session token a request carries, if any.
+fn session_token(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(name, _)| *name == COOKIE || *name == SECURE_COOKIE)
+        .map(|(_, value)| value)
+        .filter(|value| !value.is_empty())
+}
+
+/// Who is asking: the credentials `/v2` and the API accept (Basic or Bearer) when sent, else
+/// the session cookie. A missing, expired or forged cookie is simply anonymous (the page then
+/// offers to sign in); bad credentials in `Authorization` are a 401 page.
+pub async fn caller(state: &AppState, headers: &HeaderMap) -> Result<Caller, PageError> {
+    let registry = &state.registry;
+    if headers.contains_key(header::AUTHORIZATION) || !registry.policy().enforce {
+        return state.auth.caller(registry, headers, None).await.map_err(|_| PageError::Unauthorized);
+    }
+    let Some(token) = session_token(headers) else { return Ok(Caller::Anonymous) };
+    let Ok(claims) = jwt::verify(token, &state.auth.key, now_seconds(), &audience(state)) else {
+        return Ok(Caller::Anonymous);
+    };
+    match registry.index().user(&claims.sub).await {
+        Ok(Some(user)) if !user.disabled => Ok(Caller::User(Principal { user, limit: Limit::Unlimited })),
+        Ok(_) => Ok(Caller::Anonymous),
+        Err(error) => Err(wasmhub_registry::RegistryError::from(error).into()),
+    }
+}
+
+/// Refuses a POST that did not come from one of this registry's own pages.
+pub fn same_origin(state: &AppState, headers: &HeaderMap) -> Result<(), PageError> {
+    let ours = state.auth.public_url(headers);
+    let text = |name| headers.get(name).and_then(|v: &HeaderValue| v.to_str().ok());
+    let matches = match (text(header::ORIGIN), text(header::REFERER)) {
+        (Some(origin), _) => origin == ours,
+        (None, Some(referer)) => referer == ours || referer.starts_with(&format!("{ours}/")),
+        (None, None) => false,
+    };
+    if matches {
+        Ok(())
+    } else {
+        Err(PageError::Forbidden("This form was not sent from this registry's own pages.".into()))
+    }
+}
+
+/// The client's address when the server knows it (for sign-in rate limits).
+pub struct Peer(pub Option<IpAddr>);
+
+impl<S: Send + Sync> FromRequestParts<S> for Peer {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(Peer(parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|info| info.0.ip())))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_the_session_among_other_cookies() {
+        let mut headers = HeaderMap::new();
+        headers.insert(header::COOKIE, HeaderValue::from_static("theme=dark; wasmhub_session=a.b.c; x=y"));
+        assert_eq!(session_token(&headers), Some("a.b.c"));
+        headers.insert(header::COOKIE, HeaderValue::from_static("wasmhub_session="));
+        assert_eq!(session_token(&headers), None);
+        headers.insert(header::COOKIE, HeaderValue::from_static("__Host-wasmhub_session=s"));
+        assert_eq!(session_token(&headers), Some("s"));
+    }
+}
