@@ -24,6 +24,8 @@ pub enum LogFormat {
     Json,
 }
 
+// Parsed once per process; boxing the large `serve` arguments would buy nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the registry.
@@ -36,6 +38,12 @@ pub enum Command {
     Gc(crate::gc::GcArgs),
     /// Check that storage holds every recorded blob intact; exits non-zero on problems.
     Fsck(crate::gc::FsckArgs),
+    /// Manage retention policies (applied by every gc run, scheduled or not).
+    #[command(subcommand)]
+    Retention(crate::retention::RetentionCommand),
+    /// Make repositories' tags immutable, or mutable again.
+    #[command(subcommand)]
+    Immutable(crate::retention::ImmutableCommand),
     /// Manage webhooks (CloudEvents on push, tag move, delete and GC).
     #[command(subcommand)]
     Webhook(crate::webhook::WebhookCommand),
@@ -220,6 +228,19 @@ pub struct ServeArgs {
     /// are counted as `other` (each label value is a time series Prometheus stores).
     #[arg(long, env = "WASMHUB_METRICS_MAX_REPOSITORIES", default_value_t = wasmhub_metrics::DEFAULT_REPOSITORY_CAP)]
     pub metrics_max_repositories: usize,
+
+    /// Run garbage collection (retention policies first) this often inside `serve`, e.g. 6h;
+    /// off when unset. Replicas and `wasmhub gc` share a lease, so runs never overlap.
+    #[arg(long, env = "WASMHUB_GC_INTERVAL", value_parser = crate::gc::duration)]
+    pub gc_interval: Option<Duration>,
+
+    /// Scheduled runs: blobs and objects younger than this are never collected.
+    #[arg(long, env = "WASMHUB_GC_GRACE", default_value = "1h", value_parser = crate::gc::duration)]
+    pub gc_grace: Duration,
+
+    /// Scheduled runs: upload sessions not written to for this long are abandoned.
+    #[arg(long, env = "WASMHUB_GC_UPLOAD_MAX_AGE", default_value = "24h", value_parser = crate::gc::duration)]
+    pub gc_upload_max_age: Duration,
 
     /// Seconds in-flight requests get to finish after SIGTERM/SIGINT.
     #[arg(long, env = "WASMHUB_SHUTDOWN_GRACE_SECONDS", default_value_t = 30)]

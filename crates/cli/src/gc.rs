@@ -8,21 +8,13 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use clap::Args;
 use indicatif::{HumanBytes, ProgressBar, ProgressStyle};
-use wasmhub_registry::{FsckOptions, GcOptions, GcPhase};
+use wasmhub_registry::{FsckOptions, FsckSample, GcOptions, GcPhase, GcRunOutcome, GcTrigger};
 
 use crate::config::DatabaseArgs;
 
 /// Parses `90s`, `15m`, `1h`, `2d`, `1h 30m`, or `0s`.
-fn duration(text: &str) -> Result<Duration, String> {
+pub(crate) fn duration(text: &str) -> Result<Duration, String> {
     humantime::parse_duration(text).map_err(|error| format!("{error} (e.g. 30s, 15m, 1h, 7d)"))
-}
-
-/// A fraction in (0, 1].
-fn fraction(text: &str) -> Result<f64, String> {
-    match text.parse::<f64>() {
-        Ok(value) if value > 0.0 && value <= 1.0 => Ok(value),
-        _ => Err("expected a fraction greater than 0 and at most 1 (e.g. 0.05)".into()),
-    }
 }
 
 #[derive(Debug, Clone, Args)]
@@ -60,9 +52,15 @@ pub struct FsckArgs {
     #[arg(long, env = "WASMHUB_STORAGE_URL", default_value = "file://./data/blobs")]
     pub storage_url: String,
 
-    /// Re-hash this fraction of the blobs, chosen at random (every blob's size is checked).
-    #[arg(long, default_value = "1", value_parser = fraction)]
-    pub sample: f64,
+    /// Which blobs to re-hash, chosen at random: `all`, a percentage (`5%`), a fraction
+    /// (`0.05`) or a number of blobs (`200`). Every blob's size is checked regardless.
+    #[arg(long, default_value = "all")]
+    pub sample: FsckSample,
+
+    /// Re-hash only blobs not verified for this long (e.g. 30d), so that a daily run with a
+    /// sample covers everything over time. Verification times are stored per blob.
+    #[arg(long, value_parser = duration)]
+    pub not_checked_for: Option<Duration>,
 
     /// Remove what nothing depends on: stray objects, and corrupt or missing blobs that no
     /// manifest references. Referenced blobs are only reported.
@@ -94,9 +92,10 @@ pub async fn gc(args: GcArgs) -> anyhow::Result<()> {
     };
     let bar = progress_bar("{spinner} {elapsed} {msg}");
     let started = Instant::now();
-    let report = registry
-        .collect_garbage(&options, |phase, so_far| {
+    let outcome = registry
+        .run_gc(&options, GcTrigger::Cli, |phase, so_far| {
             let phase = match phase {
+                GcPhase::Retention => "retention policies",
                 GcPhase::Uploads => "abandoned uploads",
                 GcPhase::Links => "unreferenced links",
                 GcPhase::Blobs => "unreferenced blobs",
@@ -108,6 +107,15 @@ pub async fn gc(args: GcArgs) -> anyhow::Result<()> {
         .await
         .context("garbage collection")?;
     bar.finish_and_clear();
+    let report = match outcome {
+        GcRunOutcome::Ran(report) => report,
+        GcRunOutcome::Skipped(current) => {
+            // Not an error: the other run does the work (a cron job should not page anyone).
+            tracing::warn!(holder = %current.holder, "another garbage collection is running; skipped");
+            registry.index().close().await;
+            return Ok(());
+        }
+    };
     let verb = if args.dry_run { "would remove" } else { "removed" };
     tracing::info!(
         dry_run = args.dry_run,
@@ -119,13 +127,16 @@ pub async fn gc(args: GcArgs) -> anyhow::Result<()> {
         spared = report.spared,
         failures = report.failures,
         seconds = started.elapsed().as_secs_f64(),
-        "gc {verb} {} ({} blobs, {} stray objects, {} abandoned uploads, {} stray parts, {} unreferenced links)",
+        "gc {verb} {} ({} blobs, {} stray objects, {} abandoned uploads, {} stray parts, {} unreferenced links; \
+         retention: {} tags, {} untagged manifests)",
         HumanBytes(report.reclaimed_bytes()),
         report.blobs,
         report.stray_blobs,
         report.uploads,
         report.stray_parts,
         report.links,
+        report.retention.tags,
+        report.retention.manifests,
     );
     registry.index().close().await;
     if report.failures > 0 {
@@ -136,7 +147,13 @@ pub async fn gc(args: GcArgs) -> anyhow::Result<()> {
 
 pub async fn fsck(args: FsckArgs) -> anyhow::Result<()> {
     let registry = crate::open_registry(&args.database.database_url, &args.storage_url, Default::default()).await?;
-    let options = FsckOptions { sample: args.sample, repair: args.repair, grace: args.grace, ..FsckOptions::default() };
+    let options = FsckOptions {
+        sample: args.sample,
+        not_checked_for: args.not_checked_for,
+        repair: args.repair,
+        grace: args.grace,
+        ..FsckOptions::default()
+    };
     let bar = progress_bar("{spinner} {elapsed} {pos} blobs checked");
     let report = registry.fsck(&options, |checked| bar.set_position(checked)).await.context("integrity check")?;
     bar.finish_and_clear();
@@ -156,6 +173,8 @@ pub async fn fsck(args: FsckArgs) -> anyhow::Result<()> {
         blobs = report.blobs,
         rehashed = report.rehashed,
         rehashed_bytes = report.rehashed_bytes,
+        recently_verified = report.recently_verified,
+        manifests_marked_damaged = report.manifests_marked,
         corrupt = report.corrupt.len(),
         missing = report.missing.len(),
         strays = report.strays.len(),

@@ -10,6 +10,7 @@ pub mod admin;
 pub mod config;
 pub mod gc;
 pub mod reindex;
+pub mod retention;
 pub mod webhook;
 
 /// Opens the index (applying pending migrations) and the blob store.

@@ -30,6 +30,8 @@ async fn main() -> anyhow::Result<()> {
         Command::Reindex(args) => wasmhub::reindex::run(args).await,
         Command::Gc(args) => wasmhub::gc::gc(args).await,
         Command::Fsck(args) => wasmhub::gc::fsck(args).await,
+        Command::Retention(command) => wasmhub::retention::retention(command).await,
+        Command::Immutable(command) => wasmhub::retention::immutable(command).await,
         Command::Webhook(command) => wasmhub::webhook::webhook(command).await,
         Command::User(command) => wasmhub::admin::user(command).await,
         Command::Org(command) => wasmhub::admin::org(command).await,
@@ -69,6 +71,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let address = listener.local_addr()?;
     tracing::info!(%address, database = %wasmhub::redact(&args.database.database_url), storage = %args.storage_url, "listening");
     let index = registry.index().clone();
+    let scheduled_gc = schedule_gc(&args, &registry);
     let deliveries =
         wasmhub::webhook::DeliveryWorker::start(&registry, args.webhooks.options(args.public_url.as_deref()));
     let settings = AuthSettings { public_url: args.public_url.clone(), ..AuthSettings::default() };
@@ -78,10 +81,44 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     if let Some(metrics_server) = metrics_server {
         metrics_server.abort();
     }
+    if let Some((stop, mut task)) = scheduled_gc {
+        // A run in progress gets the shutdown grace to finish (its lease and fences are then
+        // released cleanly); after that it is abandoned, and its lease expires on its own.
+        let _ = stop.send(());
+        if tokio::time::timeout(args.shutdown_grace(), &mut task).await.is_err() {
+            tracing::warn!("stopping a garbage collection run that did not finish within the shutdown grace");
+            task.abort();
+        }
+    }
     deliveries.stop(args.shutdown_grace()).await;
     index.close().await;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Starts `--gc-interval` garbage collection, if configured: a stop signal and the task.
+fn schedule_gc(
+    args: &ServeArgs,
+    registry: &wasmhub_registry::Registry,
+) -> Option<(tokio::sync::oneshot::Sender<()>, tokio::task::JoinHandle<()>)> {
+    let interval = args.gc_interval.filter(|interval| !interval.is_zero())?;
+    let options = wasmhub_registry::GcOptions {
+        grace: args.gc_grace,
+        upload_max_age: args.gc_upload_max_age,
+        ..wasmhub_registry::GcOptions::default()
+    };
+    tracing::info!(interval = %humantime::format_duration(interval), grace = %humantime::format_duration(args.gc_grace),
+        "garbage collection scheduled");
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let registry = registry.clone();
+    let task = tokio::spawn(async move {
+        registry
+            .gc_on_schedule(interval, options, async {
+                let _ = stopped.await;
+            })
+            .await
+    });
+    Some((stop, task))
 }
 
 /// Resolves on SIGINT (Ctrl-C) or SIGTERM (what `docker stop`, systemd and Kubernetes send).

@@ -149,7 +149,7 @@ impl Index {
         if self.namespace_taken(name).await? {
             return Err(IndexError::NameTaken(name.to_string()));
         }
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         let org: i64 = sqlx::query("INSERT INTO organisations (name, created_at) VALUES ($1, $2) RETURNING id")
             .bind(name.as_str())
             .bind(now_millis())

@@ -108,7 +108,7 @@ impl Index {
     /// Links a blob that is already recorded (a mount) into `repository`.
     pub async fn link_blob(&self, repository: &RepoName, digest: &Digest, size: u64) -> Result<(), IndexError> {
         let _guard = self.write_guard().await;
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         link_blob_in(&mut tx, repository, digest, size).await?;
         tx.commit().await?;
         Ok(())

@@ -102,6 +102,19 @@ impl Index {
         }
     }
 
+    /// Starts a transaction that will write. On SQLite it is `BEGIN IMMEDIATE`: a deferred
+    /// `BEGIN` starts as a reader, and when it later writes while *another process* (a
+    /// `wasmhub gc` beside `serve`) has committed since its first read, SQLite cannot upgrade
+    /// it and fails at once with "database is locked" (SQLITE_BUSY_SNAPSHOT), without waiting
+    /// for `busy_timeout`. Taking the write lock up front makes it wait instead. The in-process
+    /// `write_guard` only serialises this process's writers.
+    pub(crate) async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>, IndexError> {
+        Ok(match self.backend {
+            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
+            Backend::Postgres => self.pool.begin().await?,
+        })
+    }
+
     /// Closes the pool, waiting for connections to be returned (clean shutdown).
     pub async fn close(&self) {
         self.pool.close().await;

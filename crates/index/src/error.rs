@@ -8,6 +8,8 @@ pub enum IndexError {
     NameTaken(String),
     #[error("manifest references {0}, which is not in the repository")]
     MissingReference(Digest),
+    #[error("tag {tag} of {repository} is immutable: it already names another manifest")]
+    ImmutableTag { repository: String, tag: String },
     #[error("blob {0} is being garbage-collected; retry shortly")]
     BlobBeingCollected(Digest),
     #[error("the index holds a value it cannot read back: {0}")]

@@ -100,7 +100,7 @@ impl Index {
     /// Gives back a hold without recording the blob (the push failed).
     pub async fn release_hold(&self, digest: &Digest) -> Result<(), IndexError> {
         let _guard = self.write_guard().await;
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         sqlx::query("UPDATE blob_locks SET holds = holds - 1 WHERE digest = $1 AND holds > 0")
             .bind(digest.to_string())
             .execute(&mut *tx)
@@ -118,7 +118,7 @@ impl Index {
     /// uploads it. Never creates a `blobs` row, since nobody placed an object for it.
     pub async fn mount_blob(&self, repository: &RepoName, digest: &Digest) -> Result<bool, IndexError> {
         let _guard = self.write_guard().await;
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         // Lock only: a mount places nothing, so it neither takes nor gives back a hold.
         let fenced = match lock_fence_in(&mut tx, digest, "blob_locks.holds").await {
             Err(IndexError::BlobBeingCollected(_)) => true,
@@ -192,7 +192,7 @@ impl Index {
     /// (which then sees its reference) or finds the link gone and fails cleanly.
     pub async fn expire_links(&self, links: &[UnreferencedLink], older_than: SystemTime) -> Result<u64, IndexError> {
         let _guard = self.write_guard().await;
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         let mut removed = 0;
         for link in links {
             let locked = sqlx::query(
@@ -264,7 +264,7 @@ impl Index {
         older_than: SystemTime,
     ) -> Result<Vec<Digest>, IndexError> {
         let _guard = self.write_guard().await;
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         let now = now_millis();
         let mut fenced = Vec::new();
         for digest in digests {

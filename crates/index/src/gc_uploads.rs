@@ -51,7 +51,7 @@ impl Index {
     /// stays) or finds the session gone and fails like any request to an unknown upload.
     pub async fn expire_upload(&self, id: UploadId, older_than: SystemTime) -> Result<Option<Vec<String>>, IndexError> {
         let _guard = self.write_guard().await;
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         // The keys first: the parts' rows go with the session (ON DELETE CASCADE).
         let parts = sqlx::query("SELECT part_key FROM upload_parts WHERE upload_id = $1 ORDER BY seq")
             .bind(id.to_string())

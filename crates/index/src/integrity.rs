@@ -13,6 +13,8 @@ use crate::{Index, IndexError};
 pub struct RecordedBlob {
     pub digest: Digest,
     pub size: u64,
+    /// When fsck last re-hashed it and found it intact (Unix milliseconds).
+    pub verified_at: Option<i64>,
 }
 
 /// A manifest that references a blob.
@@ -29,19 +31,76 @@ fn digest_of(text: String) -> Result<Digest, IndexError> {
 impl Index {
     /// Recorded blobs after `after`, in digest order.
     pub async fn recorded_blobs(&self, after: Option<&Digest>, limit: u32) -> Result<Vec<RecordedBlob>, IndexError> {
-        let rows = sqlx::query("SELECT digest, size FROM blobs WHERE digest > $1 ORDER BY digest LIMIT $2")
-            .bind(after.map(|d| d.to_string()).unwrap_or_default())
-            .bind(i64::from(limit))
-            .fetch_all(&self.pool)
-            .await?;
+        let rows =
+            sqlx::query("SELECT digest, size, verified_at FROM blobs WHERE digest > $1 ORDER BY digest LIMIT $2")
+                .bind(after.map(|d| d.to_string()).unwrap_or_default())
+                .bind(i64::from(limit))
+                .fetch_all(&self.pool)
+                .await?;
         rows.into_iter()
             .map(|row| {
                 Ok(RecordedBlob {
                     digest: digest_of(row.try_get("digest")?)?,
                     size: row.try_get::<i64, _>("size")? as u64,
+                    verified_at: row.try_get("verified_at")?,
                 })
             })
             .collect()
+    }
+
+    /// How many recorded blobs were not verified since `since` (Unix milliseconds; `None`:
+    /// all of them).
+    pub async fn blobs_unverified_since(&self, since: Option<i64>) -> Result<u64, IndexError> {
+        let row = sqlx::query("SELECT COUNT(*) AS n FROM blobs WHERE verified_at IS NULL OR verified_at < $1")
+            .bind(since.unwrap_or(i64::MAX))
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(row.try_get::<i64, _>("n")? as u64)
+    }
+
+    /// Records that `digests` were re-hashed and found intact at `at` (Unix milliseconds).
+    pub async fn mark_verified(&self, digests: &[Digest], at: i64) -> Result<(), IndexError> {
+        if digests.is_empty() {
+            return Ok(());
+        }
+        let _guard = self.write_guard().await;
+        let list: Vec<String> = (2..digests.len() + 2).map(|n| format!("${n}")).collect();
+        let sql = format!("UPDATE blobs SET verified_at = $1 WHERE digest IN ({})", list.join(", "));
+        let mut query = sqlx::query(&sql).bind(at);
+        for digest in digests {
+            query = query.bind(digest.to_string());
+        }
+        query.execute(&self.pool).await?;
+        Ok(())
+    }
+
+    /// Marks every manifest that references `digest` as damaged, with `reason`; returns how
+    /// many were marked. Pulls still work as far as they can (a missing blob is `BLOB_UNKNOWN`).
+    pub async fn mark_damaged(&self, digest: &Digest, reason: &str) -> Result<u64, IndexError> {
+        let _guard = self.write_guard().await;
+        let marked = sqlx::query(
+            "UPDATE manifests SET damaged = $2 WHERE EXISTS (
+                SELECT 1 FROM manifest_blobs mb WHERE mb.repository_id = manifests.repository_id
+                  AND mb.manifest_digest = manifests.digest AND mb.blob_digest = $1)",
+        )
+        .bind(digest.to_string())
+        .bind(reason)
+        .execute(&self.pool)
+        .await?;
+        Ok(marked.rows_affected())
+    }
+
+    /// Why `repository`'s manifest `digest` is damaged, if fsck marked it.
+    pub async fn manifest_damage(&self, repository: &str, digest: &Digest) -> Result<Option<String>, IndexError> {
+        let row = sqlx::query(
+            "SELECT m.damaged FROM manifests m JOIN repositories r ON r.id = m.repository_id
+             WHERE r.name = $1 AND m.digest = $2",
+        )
+        .bind(repository)
+        .bind(digest.to_string())
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.map(|row| row.try_get::<Option<String>, _>("damaged")).transpose()?.flatten())
     }
 
     /// The size the index records for `digest`, if it records it.

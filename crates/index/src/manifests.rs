@@ -74,7 +74,7 @@ impl Index {
 
     async fn put_manifest_untimed(&self, manifest: &NewManifest<'_>, actor: &Actor) -> Result<(), IndexError> {
         let _guard = self.write_guard().await;
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         let repository_id = ensure_repository(&mut tx, manifest.repository).await?;
         let missing = async {
             // In digest order, so that two pushes sharing blobs lock them in the same order.
@@ -140,21 +140,35 @@ impl Index {
             write_wasm(&mut tx, repository_id, &digest, manifest.wasm.as_ref()).await?;
         }
         let mut moved = Vec::new();
+        // In an immutable repository an existing tag only accepts its own digest again: the
+        // upsert's condition makes the check and the write one statement, so two pushes racing
+        // for a new tag cannot both win.
+        let immutable = crate::retention::is_immutable_in(&mut tx, manifest.repository).await?;
+        let mut moved = Vec::new();
         for tag in &manifest.tags {
             if let Some(previous) = tag_target(&mut tx, repository_id, tag).await?.filter(|d| *d != digest) {
                 moved.push((*tag, previous));
             }
-            sqlx::query(
+            let written = sqlx::query(
                 "INSERT INTO tags (repository_id, name, manifest_digest, updated_at) VALUES ($1, $2, $3, $4)
                  ON CONFLICT (repository_id, name)
-                 DO UPDATE SET manifest_digest = excluded.manifest_digest, updated_at = excluded.updated_at",
+                 DO UPDATE SET manifest_digest = excluded.manifest_digest, updated_at = excluded.updated_at
+                 WHERE $5 = 0 OR tags.manifest_digest = excluded.manifest_digest",
             )
             .bind(repository_id)
             .bind(tag.as_str())
             .bind(&digest)
             .bind(now)
+            .bind(i64::from(immutable))
             .execute(&mut *tx)
             .await?;
+            if written.rows_affected() == 0 {
+                tx.rollback().await?;
+                return Err(IndexError::ImmutableTag {
+                    repository: manifest.repository.to_string(),
+                    tag: tag.to_string(),
+                });
+            }
         }
         pushed_in(&mut tx, manifest, actor, &moved).await?;
         tx.commit().await?;
@@ -217,7 +231,7 @@ impl Index {
         actor: &Actor,
     ) -> Result<bool, IndexError> {
         let _guard = self.write_guard().await;
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         let deleted = sqlx::query(
             "DELETE FROM manifests WHERE repository_id = (SELECT id FROM repositories WHERE name = $1) AND digest = $2
              RETURNING media_type, size",
@@ -243,7 +257,7 @@ impl Index {
     /// `delete_tag`, with its event and audit entry in the same transaction.
     pub async fn delete_tag_as(&self, repository: &RepoName, tag: &Tag, actor: &Actor) -> Result<bool, IndexError> {
         let _guard = self.write_guard().await;
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         let deleted = sqlx::query(
             "DELETE FROM tags WHERE repository_id = (SELECT id FROM repositories WHERE name = $1) AND name = $2
              RETURNING manifest_digest",

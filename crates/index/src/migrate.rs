@@ -39,6 +39,12 @@ const MIGRATIONS: &[Migration] = &[
         postgres: include_str!("../../../migrations/postgres/0004_gc.sql"),
     },
     Migration {
+        version: 7,
+        name: "retention",
+        sqlite: include_str!("../../../migrations/sqlite/0007_retention.sql"),
+        postgres: include_str!("../../../migrations/postgres/0007_retention.sql"),
+    },
+    Migration {
         version: 5,
         name: "search",
         sqlite: include_str!("../../../migrations/sqlite/0005_search.sql"),

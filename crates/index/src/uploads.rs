@@ -85,7 +85,7 @@ impl Index {
         hash_state: &[u8],
     ) -> Result<bool, IndexError> {
         let _guard = self.write_guard().await;
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         let updated =
             sqlx::query("UPDATE uploads SET size = $1, hash_state = $2, updated_at = $3 WHERE id = $4 AND size = $5")
                 .bind((expected_size + part_size) as i64)
@@ -116,7 +116,7 @@ impl Index {
     /// there was no such session.
     pub async fn delete_upload(&self, id: UploadId) -> Result<Option<Vec<String>>, IndexError> {
         let _guard = self.write_guard().await;
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         let parts = sqlx::query("SELECT part_key FROM upload_parts WHERE upload_id = $1 ORDER BY seq")
             .bind(id.to_string())
             .fetch_all(&mut *tx)
@@ -140,7 +140,7 @@ impl Index {
         size: u64,
     ) -> Result<bool, IndexError> {
         let _guard = self.write_guard().await;
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         let deleted = sqlx::query("DELETE FROM uploads WHERE id = $1 AND repository = $2")
             .bind(id.to_string())
             .bind(repository.as_str())

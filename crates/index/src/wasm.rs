@@ -167,7 +167,7 @@ impl Index {
         record: Option<&WasmRecord>,
     ) -> Result<bool, IndexError> {
         let _guard = self.write_guard().await;
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         let digest = digest.to_string();
         let present = sqlx::query("SELECT 1 AS present FROM manifests WHERE repository_id = $1 AND digest = $2")
             .bind(repository_id)

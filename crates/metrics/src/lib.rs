@@ -43,6 +43,9 @@ struct Inner {
     gc_runs: CounterVec,
     gc_bytes: CounterVec,
     gc_duration: HistogramVec,
+    gc_blobs: CounterVec,
+    gc_manifests: CounterVec,
+    gc_last_success: Gauge,
     storage: OpMetrics,
     database: OpMetrics,
 }
@@ -117,6 +120,20 @@ impl Metrics {
                 &[],
                 GC_BOUNDS,
             ),
+            gc_blobs: CounterVec::new(
+                "wasmhub_gc_blobs_deleted_total",
+                "Blobs (recorded and stray) garbage collection deleted from storage.",
+                &[],
+            ),
+            gc_manifests: CounterVec::new(
+                "wasmhub_gc_manifests_deleted_total",
+                "Manifests and tags retention policies deleted, by kind.",
+                &["kind"],
+            ),
+            gc_last_success: Gauge::new(
+                "wasmhub_gc_last_success_timestamp_seconds",
+                "Unix time the last successful garbage collection run (on any replica) finished; 0 if never.",
+            ),
             storage: OpMetrics::storage(),
             database: OpMetrics::database(),
         }))
@@ -159,6 +176,30 @@ impl Metrics {
         self.0.gc_duration.observe(&[], elapsed.as_secs_f64());
     }
 
+    /// For the garbage collector: what a successful run deleted, and when it finished.
+    pub fn record_gc_deletions(&self, blobs: u64, manifests: u64, tags: u64) {
+        self.0.gc_blobs.with(&[]).add(blobs);
+        self.0.gc_manifests.with(&["manifest"]).add(manifests);
+        self.0.gc_manifests.with(&["tag"]).add(tags);
+    }
+
+    /// A run skipped because another held the lease.
+    pub fn record_gc_skipped(&self) {
+        self.0.gc_runs.inc(&["skipped"]);
+    }
+
+    /// Moves the last-success time forward (never back: replicas report theirs too).
+    pub fn record_gc_success_at(&self, unix_seconds: i64) {
+        let current = self.0.gc_last_success.get();
+        if unix_seconds > current {
+            self.0.gc_last_success.add(unix_seconds - current);
+        }
+    }
+
+    pub fn gc_runs(&self, outcome: &str) -> u64 {
+        self.0.gc_runs.get(&[outcome])
+    }
+
     /// The recorder `wasmhub-storage` reports its operations to.
     pub fn storage(&self) -> OpMetrics {
         self.0.storage.clone()
@@ -195,6 +236,9 @@ impl Metrics {
         inner.gc_runs.encode(&mut out);
         inner.gc_bytes.encode(&mut out);
         inner.gc_duration.encode(&mut out);
+        inner.gc_blobs.encode(&mut out);
+        inner.gc_manifests.encode(&mut out);
+        inner.gc_last_success.encode(&mut out);
         inner.storage.encode(&mut out);
         inner.database.encode(&mut out);
         out

@@ -39,8 +39,13 @@ impl Registry {
         let range = range
             .map(|range| range.resolve(size).map_err(|_| RegistryError::RangeNotSatisfiable { size }))
             .transpose()?;
-        let body = self.storage.read_blob(digest, range).await.inspect_err(|error| {
+        let body = self.storage.read_blob(digest, range).await.map_err(|error| {
             tracing::error!(%repository, %digest, %error, "the index lists a blob that storage cannot read");
+            match error {
+                // Lost from storage (fsck reports it): to the client it is simply not there.
+                wasmhub_storage::StorageError::NotFound(_) => RegistryError::BlobUnknown(digest.clone()),
+                other => other.into(),
+            }
         })?;
         Ok(BlobRead { size, range, body })
     }
@@ -55,10 +60,10 @@ impl Registry {
     ) -> Result<(), RegistryError> {
         self.authorize(caller, repository, Action::Delete).await?;
         if self.index.unlink_blob(repository, digest).await? {
+            self.audit_change(caller, "blob.delete", Some(repository.as_str()), &digest.to_string()).await;
             Ok(())
         } else {
             Err(RegistryError::BlobUnknown(digest.clone()))
         }
     }
-            self.audit_change(caller, "blob.delete", Some(repository.as_str()), &digest.to_string()).await;
 }

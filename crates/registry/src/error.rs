@@ -104,6 +104,9 @@ impl From<IndexError> for RegistryError {
     fn from(error: IndexError) -> Self {
         match error {
             IndexError::MissingReference(digest) => RegistryError::ManifestBlobUnknown(digest),
+            IndexError::ImmutableTag { repository, tag } => RegistryError::Denied(format!(
+                "tag {tag} of {repository} is immutable and already names another manifest; push under a new tag"
+            )),
             IndexError::NameTaken(name) => RegistryError::Conflict(format!("the name {name:?} is already taken")),
             other => RegistryError::Index(other),
         }

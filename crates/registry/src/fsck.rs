@@ -5,7 +5,9 @@
 //! grace period, so a push in flight is not mistaken for one) are strays. `repair` removes
 //! only what nothing depends on: strays, and corrupt or missing blobs that no manifest
 //! references (their repository links go too: a link to bad bytes is worse than none).
-//! Referenced blobs are never touched; the manifests that use them are reported instead.
+//! Referenced blobs are never touched; the manifests that use them are reported instead, and
+//! with `repair` marked damaged (`manifests.damaged`). Each blob found intact by a re-hash is
+//! stamped (`blobs.verified_at`), so `not_checked_for` can spread re-hashing over many runs.
 //! Every removal goes through the collector's fence (`gc.rs`), so this may run while the
 //! registry serves, and beside the collector.
 
@@ -24,10 +26,47 @@ const MAX_REPORTED_USES: u32 = 100;
 /// `expire_link` removes links older than this instant: any link, for a repair.
 const FAR_FUTURE: Duration = Duration::from_secs(100 * 365 * 24 * 60 * 60);
 
+/// Which blobs' content is re-hashed (every blob's size is checked regardless).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum FsckSample {
+    All,
+    /// A fraction in `(0, 1]`, chosen at random.
+    Fraction(f64),
+    /// About this many, chosen at random, and never more.
+    Count(u64),
+}
+
+impl std::str::FromStr for FsckSample {
+    type Err = String;
+
+    /// `all`, `5%`, `0.05` (a fraction) or `200` (a number of blobs).
+    fn from_str(text: &str) -> Result<Self, String> {
+        let fraction = |value: f64| {
+            (value > 0.0 && value <= 1.0).then_some(FsckSample::Fraction(value)).ok_or_else(|| {
+                "expected all, a percentage (5%), a fraction greater than 0 and at most 1 (0.05), or a count (200)"
+                    .to_owned()
+            })
+        };
+        match text {
+            "all" => Ok(FsckSample::All),
+            _ if text.ends_with('%') => {
+                fraction(text[..text.len() - 1].parse::<f64>().map_err(|e| e.to_string())? / 100.0)
+            }
+            _ if text.contains('.') => fraction(text.parse::<f64>().map_err(|e| e.to_string())?),
+            _ => match text.parse::<u64>() {
+                Ok(count) if count > 0 => Ok(FsckSample::Count(count)),
+                _ => fraction(f64::NAN),
+            },
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct FsckOptions {
-    /// Fraction of blobs whose content is re-hashed, in `(0, 1]` (all of them sizes-checked).
-    pub sample: f64,
+    /// Which blobs' content is re-hashed.
+    pub sample: FsckSample,
+    /// Re-hash only blobs not verified for this long (never verified ones included).
+    pub not_checked_for: Option<Duration>,
     /// Remove what can safely be removed.
     pub repair: bool,
     /// Objects younger than this are not reported as strays (they may be a push in flight).
@@ -38,7 +77,13 @@ pub struct FsckOptions {
 
 impl Default for FsckOptions {
     fn default() -> Self {
-        FsckOptions { sample: 1.0, repair: false, grace: Duration::from_secs(60 * 60), batch_size: LIST_PAGE as u32 }
+        FsckOptions {
+            sample: FsckSample::All,
+            not_checked_for: None,
+            repair: false,
+            grace: Duration::from_secs(60 * 60),
+            batch_size: LIST_PAGE as u32,
+        }
     }
 }
 
@@ -57,6 +102,10 @@ pub struct FsckFinding {
 pub struct FsckReport {
     pub blobs: u64,
     pub rehashed: u64,
+    /// Not re-hashed because verified within `not_checked_for`.
+    pub recently_verified: u64,
+    /// Manifests marked damaged by `repair` (they reference a corrupt or missing blob).
+    pub manifests_marked: u64,
     pub rehashed_bytes: u64,
     /// Content does not match the digest (or the recorded size).
     pub corrupt: Vec<FsckFinding>,
@@ -95,16 +144,36 @@ impl Registry {
         mut progress: impl FnMut(u64),
     ) -> Result<FsckReport, RegistryError> {
         let started = SystemTime::now();
+        let started_ms = unix_millis(started);
+        let since = options.not_checked_for.map(|age| unix_millis(before(started, age)));
+        let (probability, most) = match options.sample {
+            FsckSample::All => (1.0, u64::MAX),
+            FsckSample::Fraction(fraction) => (fraction, u64::MAX),
+            FsckSample::Count(count) => {
+                let eligible = self.index.blobs_unverified_since(since).await?.max(1);
+                (count as f64 / eligible as f64, count)
+            }
+        };
         let mut report = FsckReport::default();
         let mut after: Option<Digest> = None;
         loop {
             let batch = self.index.recorded_blobs(after.as_ref(), options.batch_size).await?;
             let Some(last) = batch.last() else { break };
             after = Some(last.digest.clone());
+            let mut verified = Vec::new();
             for blob in batch {
                 report.blobs += 1;
-                let rehash = random_fraction() < options.sample;
+                let due = match (since, blob.verified_at) {
+                    (Some(since), Some(verified_at)) => verified_at < since,
+                    _ => true,
+                };
+                report.recently_verified += u64::from(!due);
+                let rehash = due && report.rehashed < most && random_fraction() < probability;
+                let rehashed_before = report.rehashed;
                 let health = self.blob_health(&blob.digest, blob.size, rehash, &mut report).await?;
+                if matches!(health, Health::Good) && report.rehashed > rehashed_before {
+                    verified.push(blob.digest.clone());
+                }
                 // Re-read the row: the collector may have removed the blob since the page was
                 // read, and a blob that is gone is not damaged.
                 if matches!(health, Health::Good) || self.index.recorded_blob(&blob.digest).await?.is_none() {
@@ -115,13 +184,14 @@ impl Registry {
                     Health::Corrupt(problem) => (problem, false),
                     Health::Good => unreachable!("handled above"),
                 };
-                let finding = self.damaged(blob.digest, problem, options.repair).await?;
+                let finding = self.damaged(blob.digest, problem, options.repair, &mut report).await?;
                 if missing {
                     report.missing.push(finding)
                 } else {
                     report.corrupt.push(finding)
                 }
             }
+            self.index.mark_verified(&verified, started_ms).await?;
             progress(report.blobs);
         }
         self.find_strays(before(started, options.grace), options, &mut report).await?;
@@ -159,9 +229,18 @@ impl Registry {
     }
 
     /// Reports a corrupt or missing blob, and with `repair` removes it if no manifest uses it.
-    async fn damaged(&self, digest: Digest, problem: String, repair: bool) -> Result<FsckFinding, RegistryError> {
+    async fn damaged(
+        &self,
+        digest: Digest,
+        problem: String,
+        repair: bool,
+        report: &mut FsckReport,
+    ) -> Result<FsckFinding, RegistryError> {
         let used_by = self.index.manifests_using(&digest, MAX_REPORTED_USES).await?;
         let mut repaired = false;
+        if repair && !used_by.is_empty() {
+            report.manifests_marked += self.index.mark_damaged(&digest, &format!("blob {digest} {problem}")).await?;
+        }
         if repair && used_by.is_empty() {
             let far_future = SystemTime::now() + FAR_FUTURE;
             let links = self.index.links_to(&digest).await?;
@@ -199,6 +278,10 @@ impl Registry {
         }
         Ok(())
     }
+}
+
+fn unix_millis(time: SystemTime) -> i64 {
+    time.duration_since(SystemTime::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or_default()
 }
 
 fn before(now: SystemTime, age: Duration) -> SystemTime {

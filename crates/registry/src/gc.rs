@@ -57,6 +57,7 @@ use wasmhub_index::{CollectTarget, UnreferencedLink};
 use wasmhub_oci::{Digest, UploadId};
 use wasmhub_storage::{PartKey, LIST_PAGE};
 
+use crate::retention_apply::RetentionReport;
 use crate::{Registry, RegistryError};
 
 /// How long a push waits for the collector to finish deleting the digest it is pushing.
@@ -95,6 +96,7 @@ impl Default for GcOptions {
 /// Which part of the run is under way (for progress reports).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum GcPhase {
+    Retention,
     Uploads,
     Links,
     Blobs,
@@ -118,6 +120,8 @@ pub struct GcReport {
     pub spared: u64,
     /// Objects that could not be deleted (the next run tries again).
     pub failures: u64,
+    /// Tags and manifests the retention policies deleted first.
+    pub retention: RetentionReport,
 }
 
 impl GcReport {
@@ -162,7 +166,11 @@ impl Registry {
     ) -> Result<GcReport, RegistryError> {
         let now = SystemTime::now();
         let (blob_cutoff, upload_cutoff) = (before(now, options.grace), before(now, options.upload_max_age));
-        let mut report = GcReport::default();
+        // Retention first: the blobs of the manifests it deletes are collected below, in this
+        // run (their links are older than the grace period unless pushed recently).
+        let retention = self.apply_retention(options.dry_run).await?;
+        let mut report = GcReport { retention, ..GcReport::default() };
+        progress(GcPhase::Retention, &report);
         if !options.dry_run {
             self.finish_abandoned_collections(before(now, ABANDONED_FENCE), options, &mut report).await?;
         }
@@ -172,6 +180,9 @@ impl Registry {
         self.collect_stray_blobs(blob_cutoff, options, &mut report, &mut progress).await?;
         self.collect_stray_parts(upload_cutoff, options, &mut report, &mut progress).await?;
         tracing::info!(?report, dry_run = options.dry_run, "garbage collection finished");
+        if !options.dry_run {
+            self.gc_completed(&report, &wasmhub_index::Actor::system()).await;
+        }
         Ok(report)
     }
 
@@ -180,9 +191,6 @@ impl Registry {
         fenced_before: SystemTime,
         options: &GcOptions,
         report: &mut GcReport,
-        if !options.dry_run {
-            self.gc_completed(&report, &wasmhub_index::Actor::system()).await;
-        }
     ) -> Result<(), RegistryError> {
         let abandoned = self.index.abandoned_collections(fenced_before, options.batch_size).await?;
         report.failures += self.delete_objects_and_unfence(&abandoned).await?.len() as u64;

@@ -100,6 +100,7 @@ impl Registry {
         reference: &Reference,
     ) -> Result<(), RegistryError> {
         self.authorize(caller, repository, Action::Delete).await?;
+        self.refuse_immutable_delete(repository, reference).await?;
         let deleted = match reference {
             Reference::Digest(digest) => {
                 self.index.delete_manifest_as(repository, digest, &crate::actor_of(caller)).await?

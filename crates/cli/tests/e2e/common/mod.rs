@@ -284,6 +284,15 @@ impl WasmhubProcess {
         process
     }
 
+    /// An open server (`WASMHUB_AUTH=none`) with extra environment, e.g. a GC schedule.
+    pub fn start_with_env(env: &[(&str, &str)]) -> WasmhubProcess {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let env: Vec<(&str, &str)> = [("WASMHUB_AUTH", "none")].into_iter().chain(env.iter().copied()).collect();
+        let mut process = WasmhubProcess::start_in_with(dir.path(), &env);
+        process._owned_dir = Some(dir);
+        process
+    }
+
     /// Starts a server on the data in `dir` with extra environment variables.
     pub fn start_in_with(dir: &Path, env: &[(&str, &str)]) -> WasmhubProcess {
         let mut child = Command::new(env!("CARGO_BIN_EXE_wasmhub"))
