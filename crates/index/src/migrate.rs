@@ -39,12 +39,6 @@ const MIGRATIONS: &[Migration] = &[
         postgres: include_str!("../../../migrations/postgres/0004_gc.sql"),
     },
     Migration {
-        version: 7,
-        name: "retention",
-        sqlite: include_str!("../../../migrations/sqlite/0007_retention.sql"),
-        postgres: include_str!("../../../migrations/postgres/0007_retention.sql"),
-    },
-    Migration {
         version: 5,
         name: "search",
         sqlite: include_str!("../../../migrations/sqlite/0005_search.sql"),
@@ -55,6 +49,12 @@ const MIGRATIONS: &[Migration] = &[
         name: "events",
         sqlite: include_str!("../../../migrations/sqlite/0006_events.sql"),
         postgres: include_str!("../../../migrations/postgres/0006_events.sql"),
+    },
+    Migration {
+        version: 7,
+        name: "retention",
+        sqlite: include_str!("../../../migrations/sqlite/0007_retention.sql"),
+        postgres: include_str!("../../../migrations/postgres/0007_retention.sql"),
     },
     Migration {
         version: 8,
