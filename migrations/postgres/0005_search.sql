@@ -145,3 +145,28 @@ INSERT INTO search_entries (repository_id, repository, tag, artifact_id, facet_i
     JOIN search_facets f ON f.format = a.format AND f.abi_list = a.abi_list
                          AND f.runtime_type IS NOT DISTINCT FROM a.runtime_type
                          AND f.kind IS NOT DISTINCT FROM a.kind;
+
+-- How many entries each (facet row, privacy) has (see the SQLite migration). Two writers that
+-- change the same row's count wait for each other's commit; both are short.
+CREATE TABLE search_counts (
+    facet_id BIGINT NOT NULL REFERENCES search_facets(id),
+    private  BIGINT NOT NULL,
+    n        BIGINT NOT NULL,
+    PRIMARY KEY (facet_id, private)
+);
+INSERT INTO search_counts (facet_id, private, n)
+    SELECT facet_id, private, COUNT(*) FROM search_entries GROUP BY facet_id, private;
+
+CREATE FUNCTION search_entry_count() RETURNS TRIGGER LANGUAGE plpgsql AS $$
+BEGIN
+    IF TG_OP IN ('DELETE', 'UPDATE') THEN
+        UPDATE search_counts SET n = n - 1 WHERE facet_id = OLD.facet_id AND private = OLD.private;
+    END IF;
+    IF TG_OP IN ('INSERT', 'UPDATE') THEN
+        INSERT INTO search_counts (facet_id, private, n) VALUES (NEW.facet_id, NEW.private, 1)
+            ON CONFLICT (facet_id, private) DO UPDATE SET n = search_counts.n + 1;
+    END IF;
+    RETURN NULL;
+END $$;
+CREATE TRIGGER search_entry_count AFTER INSERT OR DELETE OR UPDATE OF facet_id, private ON search_entries
+    FOR EACH ROW EXECUTE FUNCTION search_entry_count();

@@ -143,3 +143,28 @@ INSERT INTO search_entries (repository_id, repository, tag, artifact_id, facet_i
     JOIN repositories r ON r.id = t.repository_id
     JOIN search_facets f ON f.format = a.format AND f.abi_list = a.abi_list
                          AND f.runtime_type IS a.runtime_type AND f.kind IS a.kind;
+
+-- How many entries each (facet row, privacy) has: searches that filter on facet values and
+-- visibility only (the catalog's home page, a runtime type's page) read these few rows
+-- instead of counting entries. Kept by triggers on search_entries, cascaded deletes included.
+CREATE TABLE search_counts (
+    facet_id INTEGER NOT NULL REFERENCES search_facets(id),
+    private  INTEGER NOT NULL,
+    n        INTEGER NOT NULL,
+    PRIMARY KEY (facet_id, private)
+);
+INSERT INTO search_counts (facet_id, private, n)
+    SELECT facet_id, private, COUNT(*) FROM search_entries GROUP BY facet_id, private;
+
+CREATE TRIGGER search_entry_insert AFTER INSERT ON search_entries BEGIN
+    INSERT INTO search_counts (facet_id, private, n) VALUES (new.facet_id, new.private, 1)
+        ON CONFLICT (facet_id, private) DO UPDATE SET n = n + 1;
+END;
+CREATE TRIGGER search_entry_delete AFTER DELETE ON search_entries BEGIN
+    UPDATE search_counts SET n = n - 1 WHERE facet_id = old.facet_id AND private = old.private;
+END;
+CREATE TRIGGER search_entry_update AFTER UPDATE OF facet_id, private ON search_entries BEGIN
+    UPDATE search_counts SET n = n - 1 WHERE facet_id = old.facet_id AND private = old.private;
+    INSERT INTO search_counts (facet_id, private, n) VALUES (new.facet_id, new.private, 1)
+        ON CONFLICT (facet_id, private) DO UPDATE SET n = n + 1;
+END;

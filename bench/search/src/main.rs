@@ -143,13 +143,13 @@ async fn measure(label: &str, index: Index, args: &Args, postgres_admin: Option<
     if present == 0 {
         let seeded = seed(&index, args).await?;
         eprintln!("{label}: seeded {} modules in {:.1} s", args.modules, seeded.as_secs_f64());
-        if let Some(admin) = postgres_admin {
-            // What autovacuum does soon after a bulk load in production: statistics for the
-            // planner, and the visibility map that index-only scans rely on.
-            sqlx::raw_sql("VACUUM ANALYZE").execute(admin).await?;
-        }
     } else {
         eprintln!("{label}: {present} modules already indexed, not seeding");
+    }
+    if let Some(admin) = postgres_admin {
+        // What autovacuum does soon after a bulk load or a migration's backfill in production:
+        // statistics for the planner, and the visibility map that index-only scans rely on.
+        sqlx::raw_sql("VACUUM ANALYZE").execute(admin).await?;
     }
     let storage_dir = tempfile::tempdir()?;
     let location: StorageLocation = format!("file://{}", storage_dir.path().display()).parse()?;

@@ -201,6 +201,11 @@ struct Filter {
     artifact_tests: Vec<(&'static str, &'static str, usize)>,
     args: Vec<String>,
     text: Option<TextSearch>,
+    /// The facet filter, `IN (...)` of facet row ids, when there is one.
+    facet: Option<String>,
+    /// Whether only the facet filter and visibility apply, so `search_counts` answers totals.
+    counted: bool,
+    visibility: Visibility,
 }
 
 /// How an artifact-level filter (exports, imports) is tested.
@@ -214,10 +219,15 @@ enum Probe {
 
 impl Filter {
     fn new(index: &Index, query: &SearchQuery, visibility: Visibility) -> Filter {
-        let mut filter = Filter { conditions: Vec::new(), artifact_tests: Vec::new(), args: Vec::new(), text: None };
-        if let Some(condition) = visibility.entry_condition() {
-            filter.conditions.push(condition);
-        }
+        let mut filter = Filter {
+            conditions: Vec::new(),
+            artifact_tests: Vec::new(),
+            args: Vec::new(),
+            text: None,
+            facet: None,
+            counted: false,
+            visibility,
+        };
         if !query.words.is_empty() {
             let text = TextSearch::new(index.backend(), &query.words, 1);
             filter.args.push(text.argument.clone());
@@ -238,10 +248,16 @@ impl Filter {
             facet.push(format!("id IN (SELECT facet_id FROM search_facet_abis WHERE abi = ${})", filter.args.len()));
         }
         if !facet.is_empty() {
-            filter
-                .conditions
-                .push(format!("s.facet_id IN (SELECT id FROM search_facets WHERE {})", facet.join(" AND ")));
+            let facet = format!("IN (SELECT id FROM search_facets WHERE {})", facet.join(" AND "));
+            filter.conditions.push(format!("s.facet_id {facet}"));
+            filter.facet = Some(facet);
         }
+        filter.counted = query.export.is_none()
+            && query.import.is_none()
+            && query.words.is_empty()
+            && query.repository.is_none()
+            && query.namespace.is_none();
+        filter.visibility = visibility;
         for (value, table, column) in
             [(&query.export, "wasm_exports", "name"), (&query.import, "search_imports", "term")]
         {
@@ -253,6 +269,9 @@ impl Filter {
         filter.add(query.repository.as_deref(), |n| {
             format!("s.repository_id IN (SELECT id FROM repositories WHERE name = ${n})")
         });
+        if let Some(condition) = visibility.entry_condition() {
+            filter.conditions.push(condition);
+        }
         if let Some(namespace) = &query.namespace {
             // Names under `ns/` sort between `ns/` and `ns0` ('0' follows '/'), bytewise on
             // both backends: an index range, and no LIKE wildcards to escape.
@@ -336,9 +355,26 @@ impl Index {
         let filter = Filter::new(self, query, visibility);
         let conditions = filter.where_clause(true, Probe::List);
         let text_matches = filter.text.as_ref().and_then(|text| text.text_matches.as_deref());
+        let grouped = match (filter.counted, filter.visibility) {
+            // Kept per (facet row, privacy): a few rows, whatever the number of modules.
+            (true, Visibility::All | Visibility::Public | Visibility::Nothing) => {
+                let mut tests: Vec<String> = filter.facet.iter().map(|facet| format!("c.facet_id {facet}")).collect();
+                match filter.visibility {
+                    Visibility::Public => tests.push("c.private = 0".into()),
+                    Visibility::Nothing => tests.push("1 = 0".into()),
+                    _ => {}
+                }
+                let tests = if tests.is_empty() { String::new() } else { format!("WHERE {}", tests.join(" AND ")) };
+                format!(
+                    "SELECT c.facet_id, CAST(SUM(c.n) AS BIGINT) AS n FROM search_counts c {tests}
+                     GROUP BY c.facet_id HAVING SUM(c.n) > 0"
+                )
+            }
+            _ => format!("SELECT s.facet_id, COUNT(*) AS n FROM search_entries s {conditions} GROUP BY s.facet_id"),
+        };
         let counts_sql = format!(
             "SELECT g.facet_id, g.n, f.runtime_type, f.kind, fa.abi{}
-             FROM (SELECT s.facet_id, COUNT(*) AS n FROM search_entries s {conditions} GROUP BY s.facet_id) g
+             FROM ({grouped}) g
              JOIN search_facets f ON f.id = g.facet_id
              LEFT JOIN search_facet_abis fa ON fa.facet_id = g.facet_id",
             text_matches.map(|count| format!(", {count} AS text_matches")).unwrap_or_default()
