@@ -246,6 +246,11 @@ pub struct ServeArgs {
     #[arg(long, env = "WASMHUB_SHUTDOWN_GRACE_SECONDS", default_value_t = 30)]
     pub shutdown_grace_seconds: u64,
 
+    /// How often the manifest pulls counted in memory are added to the database (and once
+    /// more at shutdown). A process killed with SIGKILL loses at most this much of them.
+    #[arg(long, env = "WASMHUB_PULL_FLUSH_INTERVAL", default_value = "5s", value_parser = humantime::parse_duration)]
+    pub pull_flush_interval: Duration,
+
     #[command(flatten)]
     pub webhooks: crate::webhook::DeliveryArgs,
 }

@@ -72,6 +72,18 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     tracing::info!(%address, database = %wasmhub::redact(&args.database.database_url), storage = %args.storage_url, "listening");
     let index = registry.index().clone();
     let scheduled_gc = schedule_gc(&args, &registry);
+    let (stop_pull_flush, pull_flush) = {
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let (registry, interval) =
+            (registry.clone(), args.pull_flush_interval.max(std::time::Duration::from_millis(100)));
+        let task = tokio::spawn(async move {
+            let stopped = async {
+                let _ = stopped.await;
+            };
+            registry.flush_pulls_on_schedule(interval, stopped).await
+        });
+        (stop, task)
+    };
     let deliveries =
         wasmhub::webhook::DeliveryWorker::start(&registry, args.webhooks.options(args.public_url.as_deref()));
     let settings = AuthSettings { public_url: args.public_url.clone(), ..AuthSettings::default() };
@@ -91,6 +103,9 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         }
     }
     deliveries.stop(args.shutdown_grace()).await;
+    // After the drain, so that the pulls of the last requests are written too.
+    let _ = stop_pull_flush.send(());
+    let _ = pull_flush.await;
     index.close().await;
     tracing::info!("stopped");
     Ok(())

@@ -26,6 +26,8 @@ pub struct Index {
     sqlite_writer: Option<std::sync::Arc<Mutex<()>>>,
     /// Where the latencies and failures of the hot operations go (`with_metrics`).
     metrics: wasmhub_metrics::OpMetrics,
+    /// Identical manifest reads in flight share one query (`coalesce.rs`).
+    pub(crate) manifest_reads: std::sync::Arc<crate::manifests::ManifestReads>,
 }
 
 /// Held for the duration of a write transaction (a no-op on PostgreSQL).
@@ -70,6 +72,7 @@ impl Index {
             backend,
             sqlite_writer: (backend == Backend::Sqlite).then(Default::default),
             metrics: wasmhub_metrics::OpMetrics::detached(),
+            manifest_reads: Default::default(),
         })
     }
 

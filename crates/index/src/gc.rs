@@ -41,7 +41,7 @@ pub(crate) async fn release_hold_in(conn: &mut AnyConnection, digest: &Digest) -
 /// Locks the digest's fence row until the caller commits, setting `holds` to `holds`
 /// (an SQL expression); refuses while the collector is deleting the digest. The row is
 /// dropped when nobody holds it any more.
-async fn lock_fence_in(conn: &mut AnyConnection, digest: &Digest, holds: &str) -> Result<(), IndexError> {
+pub(crate) async fn lock_fence_in(conn: &mut AnyConnection, digest: &Digest, holds: &str) -> Result<(), IndexError> {
     let sql = format!(
         "INSERT INTO blob_locks (digest, holds, held_at) VALUES ($1, 0, $2)
          ON CONFLICT (digest) DO UPDATE SET holds = {holds}

@@ -4,6 +4,7 @@ use sqlx::{AnyConnection, Row};
 use wasmhub_oci::{Digest, MediaType, Reference, RepoName, Tag};
 
 use crate::blobs::ensure_repository;
+use crate::coalesce::Coalescer;
 use crate::manifest_events::{manifest_deleted_in, pushed_in, tag_deleted_in, tag_target};
 use crate::wasm::write_wasm;
 use crate::{now_millis, Actor, Index, IndexError, WasmRecord};
@@ -35,6 +36,23 @@ pub struct StoredManifest {
     pub digest: Digest,
     pub media_type: MediaType,
     pub content: Vec<u8>,
+}
+
+/// Manifest reads in flight, by repository and reference (a tag, or a digest in its text form).
+pub(crate) struct ManifestReads(Coalescer<(RepoName, String), Option<StoredManifest>>);
+
+impl Default for ManifestReads {
+    fn default() -> Self {
+        ManifestReads(Coalescer::new())
+    }
+}
+
+impl std::ops::Deref for ManifestReads {
+    type Target = Coalescer<(RepoName, String), Option<StoredManifest>>;
+
+    fn deref(&self) -> &Self::Target {
+        &self.0
+    }
 }
 
 /// Checks that the repository links `digest`, by touching the link: the update locks it
@@ -175,13 +193,16 @@ impl Index {
         Ok(())
     }
 
-    /// The manifest a tag or digest names in `repository`.
+    /// The manifest a tag or digest names in `repository`, read after this call began;
+    /// identical reads in flight at the same time share the query (`coalesce.rs`).
     pub async fn manifest(
         &self,
         repository: &RepoName,
         reference: &Reference,
     ) -> Result<Option<StoredManifest>, IndexError> {
-        self.timed("manifest", self.manifest_untimed(repository, reference)).await
+        let key = (repository.clone(), reference.to_string());
+        let read = || self.timed("manifest", self.manifest_untimed(repository, reference));
+        self.manifest_reads.read(key, read).await
     }
 
     async fn manifest_untimed(

@@ -62,6 +62,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../../../migrations/sqlite/0008_repository_descriptions.sql"),
         postgres: include_str!("../../../migrations/postgres/0008_repository_descriptions.sql"),
     },
+    Migration {
+        version: 9,
+        name: "pulls",
+        sqlite: include_str!("../../../migrations/sqlite/0009_pulls.sql"),
+        postgres: include_str!("../../../migrations/postgres/0009_pulls.sql"),
+    },
 ];
 
 /// Arbitrary constant naming wasmhub's migration lock among PostgreSQL advisory locks.

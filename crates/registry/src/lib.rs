@@ -17,6 +17,7 @@ mod gc;
 mod gc_run;
 mod hub;
 mod manifests;
+mod pulls;
 mod reindex;
 mod retention;
 mod retention_apply;
@@ -92,13 +93,15 @@ pub struct Registry {
     limits: Limits,
     policy: AccessPolicy,
     metrics: wasmhub_metrics::Metrics,
+    /// Manifest pulls counted since the last flush to the index (`pulls.rs`).
+    pulls: std::sync::Arc<pulls::PullCounter>,
 }
 
 impl Registry {
     pub fn new(index: Index, storage: BlobStore, limits: Limits) -> Registry {
         let metrics = wasmhub_metrics::Metrics::default();
         let (index, storage) = (index.with_metrics(metrics.database()), storage.with_metrics(metrics.storage()));
-        Registry { index, storage, limits, policy: AccessPolicy::OPEN, metrics }
+        Registry { index, storage, limits, policy: AccessPolicy::OPEN, metrics, pulls: Default::default() }
     }
 
     /// Replaces the registry's metrics (e.g. with another repository label cap), wiring the

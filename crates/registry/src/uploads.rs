@@ -6,10 +6,11 @@
 //! blob visible, in one index transaction. A mismatch removes the session and its parts.
 
 use std::error::Error as StdError;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use futures::{Stream, StreamExt};
-use wasmhub_index::UploadSession;
+use wasmhub_index::{BlobRecording, IndexError, UploadSession};
 use wasmhub_oci::{Algorithm, ContentRange, Digest, DigestHasher, RepoName, UploadId};
 use wasmhub_storage::{PartKey, StorageError, WrittenPart};
 
@@ -34,6 +35,10 @@ pub enum MountOutcome {
 const SESSION_ALGORITHM: Algorithm = Algorithm::Sha256;
 /// How many repositories to consider as the source of an automatic mount.
 const MOUNT_CANDIDATES: u32 = 16;
+/// How long a push waits for the collector to finish deleting the digest it is pushing, and
+/// how often it looks (the same as `with_blob_hold`).
+const FENCE_WAIT: Duration = Duration::from_secs(30);
+const FENCE_POLL: Duration = Duration::from_millis(25);
 
 fn parts_of(session: &UploadSession) -> Result<Vec<PartKey>, RegistryError> {
     session.parts.iter().map(|key| PartKey::from_stored(key).map_err(RegistryError::from)).collect()
@@ -102,11 +107,7 @@ impl Registry {
             return Err(RegistryError::DigestMismatch { expected: digest.clone(), actual });
         }
         let parts: &[PartKey] = if part.size == 0 { &[] } else { std::slice::from_ref(&part.key) };
-        self.with_blob_hold(digest, || async {
-            self.storage.commit_blob(parts, digest).await?;
-            Ok(self.index.link_blob(repository, digest, part.size).await?)
-        })
-        .await
+        self.place_and_record(repository, digest, parts, part.size, None).await
     }
 
     async fn session(&self, repository: &RepoName, id: UploadId) -> Result<UploadSession, RegistryError> {
@@ -254,14 +255,7 @@ impl Registry {
             self.discard(id).await?;
             return Err(RegistryError::DigestMismatch { expected: digest.clone(), actual });
         }
-        self.with_blob_hold(digest, || async {
-            self.storage.commit_blob(&parts, digest).await?;
-            match self.index.complete_upload(id, repository, digest, session.size).await? {
-                true => Ok(()),
-                false => Err(RegistryError::UploadUnknown),
-            }
-        })
-        .await
+        self.place_and_record(repository, digest, &parts, session.size, Some(id)).await
     }
 
     /// The whole blob in the final `PUT` of an empty session (`POST`, then `PUT ?digest=` with
@@ -288,14 +282,61 @@ impl Registry {
             self.discard(id).await?;
             return Err(RegistryError::DigestMismatch { expected: digest.clone(), actual });
         }
-        self.with_blob_hold(digest, || async {
-            self.storage.commit_blob(parts, digest).await?;
-            match self.index.complete_upload(id, repository, digest, part.size).await? {
-                true => Ok(()),
-                false => Err(RegistryError::UploadUnknown),
+        self.place_and_record(repository, digest, parts, part.size, Some(id)).await
+    }
+
+    /// Makes the verified `parts` the blob `digest` in storage and records it in `repository`,
+    /// ending the session `upload` if given, safely against a concurrent garbage collection
+    /// (`gc.rs`). A quick placement (a rename) happens inside the recording transaction, whose
+    /// lock on the digest's fence row keeps the collector out: one write transaction. A slow
+    /// one (composing parts) takes a hold first, so that no transaction stays open meanwhile.
+    async fn place_and_record(
+        &self,
+        repository: &RepoName,
+        digest: &Digest,
+        parts: &[PartKey],
+        size: u64,
+        upload: Option<UploadId>,
+    ) -> Result<(), RegistryError> {
+        let recorded = if self.storage.places_quickly(parts, size) {
+            let recording = self.begin_recording(digest).await?;
+            if let Err(error) = self.storage.commit_blob(parts, digest).await {
+                recording.abandon().await?;
+                return Err(error.into());
             }
-        })
-        .await
+            recording.commit(repository, size, upload).await?
+        } else {
+            self.with_blob_hold(digest, || async {
+                self.storage.commit_blob(parts, digest).await?;
+                Ok(match upload {
+                    Some(id) => self.index.complete_upload(id, repository, digest, size).await?,
+                    None => self.index.link_blob(repository, digest, size).await.map(|()| true)?,
+                })
+            })
+            .await?
+        };
+        if recorded {
+            Ok(())
+        } else {
+            Err(RegistryError::UploadUnknown)
+        }
+    }
+
+    /// `Index::begin_recording`, waiting (as `with_blob_hold` does) while the collector is
+    /// deleting the digest.
+    async fn begin_recording(&self, digest: &Digest) -> Result<BlobRecording<'_>, RegistryError> {
+        let deadline = Instant::now() + FENCE_WAIT;
+        loop {
+            match self.index.begin_recording(digest).await {
+                Err(IndexError::BlobBeingCollected(_)) if Instant::now() < deadline => {
+                    tokio::time::sleep(FENCE_POLL).await
+                }
+                Err(IndexError::BlobBeingCollected(_)) => {
+                    return Err(RegistryError::Internal(format!("blob {digest} is being garbage-collected; retry")))
+                }
+                other => return Ok(other?),
+            }
+        }
     }
 
     async fn rehash(&self, parts: &[PartKey], algorithm: Algorithm) -> Result<Digest, RegistryError> {

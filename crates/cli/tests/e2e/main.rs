@@ -22,6 +22,7 @@ mod hub_api;
 mod immutability;
 mod metrics;
 mod pull;
+mod pulls;
 mod push;
 mod push_manifests;
 mod replicas;

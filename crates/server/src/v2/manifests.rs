@@ -29,6 +29,9 @@ pub async fn get(
         builder.status(StatusCode::NOT_MODIFIED).body(Body::empty())
     } else {
         let builder = builder.status(StatusCode::OK).header(header::CONTENT_LENGTH, manifest.content.len());
+        if !head {
+            registry.count_pull(name, reference);
+        }
         builder.body(if head { Body::empty() } else { Body::from(manifest.content) })
     };
     Ok(response.expect("valid headers"))
