@@ -157,7 +157,6 @@ impl Index {
         if manifest.wasm.is_some() {
             write_wasm(&mut tx, repository_id, &digest, manifest.wasm.as_ref()).await?;
         }
-        let mut moved = Vec::new();
         // In an immutable repository an existing tag only accepts its own digest again: the
         // upsert's condition makes the check and the write one statement, so two pushes racing
         // for a new tag cannot both win.
