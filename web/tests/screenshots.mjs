@@ -37,7 +37,8 @@ try {
   const page = await light.newPage();
   for (const [name, path] of pages) {
     await page.goto(path);
-    await page.screenshot({ path: join(out, `${name}.png`) });
+    // The module page is the one people come for: all of it, down to the referrers.
+    await page.screenshot({ path: join(out, `${name}.png`), fullPage: name === "module" });
     console.log(`wrote ${name}.png (${path})`);
   }
   // Signed in: the header names the user; settings lists tokens and repositories.

@@ -75,7 +75,8 @@ import os, sys, oras.client
 host, user, secret, work, only = sys.argv[1:6]
 os.chdir(work)
 client = oras.client.OrasClient(hostname=host, insecure=True)
-client.login(username=user, password=secret, hostname=host)
+# Credentials go to a file of this run, not ~/.docker/config.json, which other tests write too.
+client.login(username=user, password=secret, hostname=host, config_path=os.path.join(work, "docker-config.json"))
 def push(target, module, layer_type, config, config_type, annotations):
     response = client.push(target=f"{host}/{target}", files=[f"{module}:{layer_type}"],
                            manifest_config=f"{config}:{config_type}", manifest_annotations=annotations,
@@ -143,6 +144,7 @@ async fn screenshots() {
     let server = WasmhubProcess::start_with_admin(PASSWORD);
     let host = server.host();
     assert!(oras_push(&host, "admin", PASSWORD, None).status.success());
+    attach_readme(&host, "team/add-header", SCREENSHOT_README).await;
     let out = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/screenshots");
     let shots = run(Command::new("node")
         .arg(web_tests().join("screenshots.mjs"))
@@ -151,4 +153,49 @@ async fn screenshots() {
         .arg(&out)
         .current_dir(web_tests()));
     assert!(shots.status.success(), "screenshots.mjs failed (its output is above)");
+}
+
+const SCREENSHOT_README: &str = "# add-header\n\nAdds `x-hello: world` to every request and response.\n\n\
+## Configuration\n\n- `header`: the name to set (default `x-hello`)\n- `value`: its value\n\n\
+```json\n{\"header\": \"x-hello\", \"value\": \"world\"}\n```\n";
+
+/// Attaches `text` to `repo:v1` as a README (an OCI 1.1 referrer of type `text/markdown`), as
+/// `oras attach --artifact-type text/markdown` does.
+async fn attach_readme(host: &str, repo: &str, text: &str) {
+    let client = reqwest::Client::new();
+    let url = |path: String| format!("http://{host}/v2/{repo}/{path}");
+    let subject = client
+        .get(url("manifests/v1".into()))
+        .basic_auth("admin", Some(PASSWORD))
+        .header("accept", common::OCI_MANIFEST)
+        .send()
+        .await
+        .unwrap();
+    let subject = subject.bytes().await.unwrap();
+    for blob in [b"{}".as_slice(), text.as_bytes()] {
+        let response = client
+            .post(url(format!("blobs/uploads/?digest={}", common::sha256(blob))))
+            .basic_auth("admin", Some(PASSWORD))
+            .body(blob.to_vec())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 201);
+    }
+    let manifest = serde_json::to_vec(&serde_json::json!({
+        "schemaVersion": 2, "mediaType": common::OCI_MANIFEST, "artifactType": "text/markdown",
+        "config": common::descriptor(common::OCI_EMPTY, b"{}"),
+        "layers": [common::descriptor("text/markdown", text.as_bytes())],
+        "subject": common::descriptor(common::OCI_MANIFEST, &subject),
+    }))
+    .unwrap();
+    let response = client
+        .put(url(format!("manifests/{}", common::sha256(&manifest))))
+        .basic_auth("admin", Some(PASSWORD))
+        .header("content-type", common::OCI_MANIFEST)
+        .body(manifest)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 201);
 }
