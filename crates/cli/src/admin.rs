@@ -4,7 +4,7 @@
 use std::io::Read;
 
 use anyhow::{bail, Context};
-use wasmhub_index::Role;
+use wasmhub_index::{Actor, Role};
 use wasmhub_oci::{Namespace, RepoName};
 use wasmhub_registry::{Caller, Registry};
 
@@ -16,6 +16,11 @@ pub(crate) async fn registry(database_url: &str) -> anyhow::Result<Registry> {
     let scratch = std::env::temp_dir().join("wasmhub-admin-unused");
     let storage = wasmhub_storage::BlobStore::open(&wasmhub_storage::StorageLocation::LocalDirectory(scratch)).await?;
     Ok(Registry::new(index, storage, Default::default()))
+}
+
+/// Records a change made from the command line in the audit log (actor `cli`).
+async fn audit(registry: &Registry, action: &str, target: &str, detail: Option<serde_json::Value>) {
+    registry.record_audit(&Actor::cli(), action, None, target, detail).await
 }
 
 fn name(text: &str) -> anyhow::Result<Namespace> {
@@ -36,14 +41,19 @@ pub async fn user(command: UserCommand) -> anyhow::Result<()> {
         UserCommand::Add { database, name: user, password: given, admin } => {
             let registry = registry(&database.database_url).await?;
             registry.create_user(&name(&user)?, &password(given)?, admin).await?;
+            audit(&registry, "user.create", &user, Some(serde_json::json!({ "admin": admin }))).await;
             println!("created user {user}{}", if admin { " (administrator)" } else { "" });
         }
         UserCommand::Passwd { database, name: user, password: given } => {
-            registry(&database.database_url).await?.set_password(&name(&user)?, &password(given)?).await?;
+            let registry = registry(&database.database_url).await?;
+            registry.set_password(&name(&user)?, &password(given)?).await?;
+            audit(&registry, "user.password", &user, None).await;
             println!("password of {user} changed");
         }
         UserCommand::Disable { database, name: user, enable } => {
-            registry(&database.database_url).await?.set_user_disabled(&name(&user)?, !enable).await?;
+            let registry = registry(&database.database_url).await?;
+            registry.set_user_disabled(&name(&user)?, !enable).await?;
+            audit(&registry, if enable { "user.enable" } else { "user.disable" }, &user, None).await;
             println!("{user} {}", if enable { "enabled" } else { "disabled" });
         }
         UserCommand::List { database } => {
@@ -60,7 +70,9 @@ pub async fn user(command: UserCommand) -> anyhow::Result<()> {
 pub async fn org(command: OrgCommand) -> anyhow::Result<()> {
     match command {
         OrgCommand::Add { database, name: org, owner } => {
-            registry(&database.database_url).await?.create_org(&name(&org)?, &name(&owner)?).await?;
+            let registry = registry(&database.database_url).await?;
+            registry.create_org(&name(&org)?, &name(&owner)?).await?;
+            audit(&registry, "org.create", &org, Some(serde_json::json!({ "owner": owner }))).await;
             println!("created organisation {org}, owned by {owner}");
         }
         OrgCommand::Member { database, org, user, role, remove } => {
@@ -71,7 +83,10 @@ pub async fn org(command: OrgCommand) -> anyhow::Result<()> {
                 (false, Some("reader")) => Some(Role::Reader),
                 _ => bail!("give --role owner|maintainer|reader, or --remove"),
             };
-            registry(&database.database_url).await?.set_org_member(&name(&org)?, &name(&user)?, role).await?;
+            let registry = registry(&database.database_url).await?;
+            registry.set_org_member(&name(&org)?, &name(&user)?, role).await?;
+            let detail = serde_json::json!({ "role": role.map(Role::as_str) });
+            audit(&registry, "org.member", &format!("{org}/{user}"), Some(detail)).await;
             match role {
                 Some(role) => println!("{user} is now {role} of {org}"),
                 None => println!("{user} removed from {org}"),
@@ -90,11 +105,15 @@ pub async fn token(command: TokenCommand) -> anyhow::Result<()> {
             let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_millis() as i64;
             let expires = expires_in_days.map(|days| now + i64::from(days) * 86_400_000);
             let (token, stored) = registry.create_token(&owner, &label, &scopes, expires).await?;
+            let detail = serde_json::json!({ "user": user, "name": stored.name, "scopes": stored.scopes });
+            audit(&registry, "token.create", &stored.id, Some(detail)).await;
             eprintln!("token {} for {user} (scopes {}); shown only now:", stored.id, stored.scopes);
             println!("{token}");
         }
         TokenCommand::Revoke { database, id } => {
-            registry(&database.database_url).await?.revoke_token(&id, None).await?;
+            let registry = registry(&database.database_url).await?;
+            registry.revoke_token(&id, None).await?;
+            audit(&registry, "token.revoke", &id, None).await;
             println!("revoked {id}");
         }
     }

@@ -25,11 +25,14 @@ fn client_ip() -> Option<String> {
     CLIENT_IP.try_with(|ip| ip.map(|ip| ip.to_string())).ok().flatten()
 }
 
-/// The actor the audit log names for `caller`: the user, or `anonymous` (no credentials, or
-/// a registry running open).
+/// The actor the audit log names for `caller`: the user; `anonymous` for a request without
+/// credentials or to a registry running open; `cli` for the operator calling a workflow
+/// outside any request (the command line, which acts as `Caller::Open`).
 pub fn actor_of(caller: &Caller) -> Actor {
+    let in_request = CLIENT_IP.try_with(|_| ()).is_ok();
     match caller {
         Caller::User(principal) => Actor { name: principal.user.name.to_string(), client_ip: client_ip() },
+        Caller::Open if !in_request => Actor::cli(),
         Caller::Open | Caller::Anonymous => Actor::anonymous(client_ip()),
     }
 }

@@ -13,6 +13,7 @@ use base64::Engine as _;
 use serde_json::Value;
 use sha2::{Digest as _, Sha256};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use wasmhub_index::AuditQuery;
 
 use crate::common::{self, backends, sha256, TestServer, WasmhubProcess, OCI_MANIFEST};
 
@@ -319,6 +320,18 @@ async fn a_pending_delivery_is_sent_after_wasmhub_is_killed_and_started_again() 
     assert!(attempt > refused, "attempt {attempt} counts the {refused} before the restart");
     let listing = cli(dir.path(), &["webhook", "deliveries", "--webhook", id.trim()]);
     assert!(listing.contains("delivered"), "{listing}");
+
+    // The command line is audited as `cli`; an open registry's requests as `anonymous`.
+    cli(dir.path(), &["user", "add", "carol", "--password", PASSWORD]);
+    let index = wasmhub::open_index(&backends::database_url(dir.path())).await.unwrap();
+    let by = |actor: &str| AuditQuery { actor: Some(actor.into()), limit: 10, ..Default::default() };
+    let (entries, _) = index.audit(&by("cli")).await.unwrap();
+    let actions: Vec<(&str, &str)> = entries.iter().map(|e| (e.action.as_str(), e.target.as_str())).collect();
+    assert_eq!(actions, [("user.create", "carol"), ("webhook.add", id.trim())]);
+    let (entries, _) = index.audit(&by("anonymous")).await.unwrap();
+    assert_eq!(entries.len(), 1);
+    assert_eq!((entries[0].action.as_str(), entries[0].client_ip.as_deref()), ("manifest.push", Some("127.0.0.1")));
+    index.close().await;
 }
 
 fn basic(user: &str) -> String {
