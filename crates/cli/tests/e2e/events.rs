@@ -417,3 +417,38 @@ async fn the_audit_log_records_pushes_deletes_and_access_changes_for_administrat
     assert_eq!(send("DELETE", &path, Some("root")).send().await.unwrap().status(), 204);
     assert_eq!(send("DELETE", &path, Some("root")).send().await.unwrap().status(), 404);
 }
+
+/// Two replicas on one PostgreSQL (always, as in `replicas.rs`), each with its own delivery
+/// worker: every event reaches the receiver, and no delivery is ever claimed twice (a second
+/// claim would show as a second attempt; the lease outlives this test's quick answers).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn replicas_share_the_deliveries_and_never_claim_one_twice() {
+    let (a, b) = TestServer::start_replicas().await;
+    let receiver = Receiver::start(0).await;
+    add_webhook(&a, None, &format!("{}/all", receiver.url), &["manifest.pushed"]).await;
+    let (_stop_a, _stop_b) = (deliver(&a), deliver(&b));
+    const PUSHES: usize = 24;
+    let mut digests = Vec::new();
+    for n in 0..PUSHES {
+        let server = if n % 2 == 0 { &a } else { &b };
+        let (_, digest) = server.push_image("shared/app", &format!("v{n}"), format!("module {n}").as_bytes()).await;
+        digests.push(digest);
+    }
+    let all = receiver.until("every push", |all| all.len() >= PUSHES).await;
+    let mut delivered: Vec<String> =
+        all.iter().map(|r| r.event()["data"]["digest"].as_str().unwrap().to_owned()).collect();
+    delivered.sort();
+    digests.sort();
+    assert_eq!(delivered, digests, "each push delivered once");
+    // The receiver answers before the worker records the outcome: wait for the records.
+    let deadline = Instant::now() + PATIENCE;
+    let rows = loop {
+        let rows = a.registry.deliveries(None, 100).await.unwrap();
+        if rows.iter().all(|row| row.state != "pending") || Instant::now() > deadline {
+            break rows;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(rows.len(), PUSHES);
+    assert!(rows.iter().all(|row| row.state == "delivered" && row.attempts == 1), "{rows:#?}");
+}
