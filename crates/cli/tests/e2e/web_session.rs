@@ -292,3 +292,42 @@ async fn namespace_pages_list_what_the_caller_may_see() {
     page(&server, "/namespaces/UPPER", None, 400).await;
     page(&server, "/namespaces/team?page=0", None, 400).await;
 }
+
+#[tokio::test]
+async fn behind_an_https_proxy_the_cookie_is_secure_and_host_prefixed() {
+    let server = enforced_with_users(&["alice"]).await;
+    // What a TLS-terminating proxy forwards: the browser's https origin, and the scheme.
+    let origin = server.base.replace("http://", "https://");
+    let response = server
+        .client
+        .post(server.url("/login"))
+        .header("origin", &origin)
+        .header("x-forwarded-proto", "https")
+        .form(&[("username", "alice"), ("password", PASSWORD)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 303);
+    let set_cookie = common::header(&response, "set-cookie");
+    assert!(set_cookie.starts_with("__Host-wasmhub_session=") && set_cookie.contains("; Secure"), "{set_cookie}");
+    let cookie = set_cookie.split(';').next().unwrap().to_owned();
+    let home = server
+        .client
+        .get(server.url("/"))
+        .header("cookie", cookie)
+        .header("x-forwarded-proto", "https")
+        .send()
+        .await
+        .unwrap();
+    assert!(home.text().await.unwrap().contains("Signed in as <a href=\"/namespaces/alice\">alice</a>"));
+    // The plain-HTTP origin is another origin to the https site.
+    let plain = server
+        .client
+        .post(server.url("/logout"))
+        .header("origin", &server.base)
+        .header("x-forwarded-proto", "https")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(plain.status(), 403);
+}
