@@ -37,6 +37,10 @@ pub struct DeliveryArgs {
     /// How often the worker looks for due deliveries.
     #[arg(long, env = "WASMHUB_WEBHOOK_POLL", default_value = "1s", value_parser = duration)]
     pub webhook_poll: Duration,
+
+    /// How long delivered and dead deliveries are kept (for `wasmhub webhook deliveries`).
+    #[arg(long, env = "WASMHUB_WEBHOOK_RETENTION", default_value = "7d", value_parser = duration)]
+    pub webhook_retention: Duration,
 }
 
 impl DeliveryArgs {
@@ -48,6 +52,7 @@ impl DeliveryArgs {
             backoff: self.webhook_backoff,
             max_backoff: self.webhook_max_backoff,
             poll: self.webhook_poll,
+            retention: self.webhook_retention,
             source: public_url.map(str::to_owned).unwrap_or_else(|| DeliveryOptions::default().source),
             ..DeliveryOptions::default()
         }

@@ -397,6 +397,29 @@ impl Index {
         Ok(())
     }
 
+    /// Forgets deliveries that finished (delivered or dead) before `finished_before`, and
+    /// the events left with no delivery; pending ones are never touched. Returns how many
+    /// deliveries went.
+    pub async fn prune_deliveries(&self, finished_before: i64) -> Result<u64, IndexError> {
+        let _guard = self.write_guard().await;
+        let mut tx = self.begin_write().await?;
+        let pruned =
+            sqlx::query("DELETE FROM event_deliveries WHERE state IN ('delivered', 'dead') AND finished_at < $1")
+                .bind(finished_before)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+        sqlx::query(
+            "DELETE FROM events WHERE created_at < $1
+             AND NOT EXISTS (SELECT 1 FROM event_deliveries d WHERE d.event_id = events.id)",
+        )
+        .bind(finished_before)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(pruned)
+    }
+
     /// The most recent deliveries (of one webhook, or all), newest first.
     pub async fn deliveries(&self, webhook_id: Option<i64>, limit: u32) -> Result<Vec<DeliveryStatus>, IndexError> {
         let rows = sqlx::query(

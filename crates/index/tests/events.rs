@@ -13,6 +13,7 @@ on_both_backends!(
     a_failed_push_queues_nothing_and_audits_nothing,
     moving_and_deleting_tags_queue_their_own_events,
     a_claimed_delivery_is_not_claimed_again_until_its_lease_passes,
+    pruning_forgets_finished_deliveries_and_keeps_pending_ones,
     the_audit_log_filters_and_pages_newest_first,
 );
 
@@ -181,4 +182,22 @@ async fn the_audit_log_filters_and_pages_newest_first(index: &Index) {
     let deletes = AuditQuery { action: Some("tag.delete".into()), limit: 10, ..Default::default() };
     let (entries, _) = index.audit(&deletes).await.unwrap();
     assert_eq!((entries[0].actor.as_str(), entries[0].target.as_str()), ("anonymous", "v1"));
+}
+
+async fn pruning_forgets_finished_deliveries_and_keeps_pending_ones(index: &Index) {
+    index.add_webhook(None, "http://global.test/", "s", &[]).await.unwrap();
+    for content in ["delivered", "dead", "pending"] {
+        push(index, &name("team/app"), content, &[]).await.unwrap();
+    }
+    let claimed = index.claim_deliveries(2, 0).await.unwrap();
+    index.finish_attempt(claimed[0].id, &AttemptOutcome::Delivered { status: 200 }).await.unwrap();
+    let dead = AttemptOutcome::Dead { status: None, error: "connection refused".into() };
+    index.finish_attempt(claimed[1].id, &dead).await.unwrap();
+
+    assert_eq!(index.prune_deliveries(0).await.unwrap(), 0, "nothing finished before the epoch");
+    assert_eq!(index.prune_deliveries(i64::MAX).await.unwrap(), 2);
+    let left = index.deliveries(None, 10).await.unwrap();
+    assert_eq!(left.iter().map(|d| d.state.as_str()).collect::<Vec<_>>(), ["pending"]);
+    let remaining = index.claim_deliveries(10, 0).await.unwrap();
+    assert_eq!(remaining[0].event.digest, Some(Digest::sha256_of(b"pending").to_string()), "its event is kept");
 }

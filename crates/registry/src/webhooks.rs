@@ -30,6 +30,8 @@ pub struct DeliveryOptions {
     pub batch: u32,
     /// The CloudEvents `source` attribute (the registry's public URL when configured).
     pub source: String,
+    /// How long finished (delivered or dead) deliveries are kept for inspection.
+    pub retention: Duration,
 }
 
 impl Default for DeliveryOptions {
@@ -42,6 +44,7 @@ impl Default for DeliveryOptions {
             poll: Duration::from_secs(1),
             batch: 16,
             source: "/wasmhub".into(),
+            retention: Duration::from_secs(7 * 24 * 3600),
         }
     }
 }
@@ -62,6 +65,8 @@ impl DeliveryOptions {
         full.mul_f64(0.5 + 0.5 * jitter.clamp(0.0, 1.0))
     }
 }
+
+const PRUNE_EVERY: Duration = Duration::from_secs(3600);
 
 /// A random number in [0, 1], from the operating system's generator (through uuid v4).
 fn jitter() -> f64 {
@@ -102,7 +107,18 @@ impl Registry {
             }
         };
         tokio::pin!(shutdown);
+        let mut pruned_at: Option<std::time::Instant> = None;
         loop {
+            // Hourly is plenty: finished rows only cost disk, and every replica prunes alike.
+            if pruned_at.is_none_or(|at| at.elapsed() >= PRUNE_EVERY) {
+                pruned_at = Some(std::time::Instant::now());
+                let before = now_millis() - options.retention.as_millis() as i64;
+                match self.index.prune_deliveries(before).await {
+                    Ok(0) => {}
+                    Ok(pruned) => tracing::info!(pruned, "forgot finished webhook deliveries"),
+                    Err(error) => tracing::warn!(%error, "could not prune finished webhook deliveries"),
+                }
+            }
             let sent = match self.deliver_due(&client, &options).await {
                 Ok(sent) => sent,
                 Err(error) => {
