@@ -54,6 +54,9 @@ pub enum SearchSort {
     Relevance,
     Updated,
     Name,
+    /// Most pulled repositories first (the counts flushed by every replica, see `pulls.rs`),
+    /// within a repository its most pulled tags; then by name.
+    Pulls,
 }
 
 /// A parsed search; every string is matched by equality except `words` (free text) and
@@ -403,6 +406,7 @@ impl Index {
                 ("s.updated_at DESC, s.repository, s.tag", Some("search_entries_by_updated"))
             }
             (SearchSort::Name, _) => ("s.repository, s.tag", Some("search_entries_by_name")),
+            (SearchSort::Pulls, _) => ("pulls_r DESC, pulls_t DESC, s.repository, s.tag", None),
         };
         // SQLite's planner has no statistics to tell a broad filter from a narrow one; PostgreSQL's
         // has, and is left to choose.
@@ -415,13 +419,22 @@ impl Index {
             Some(text) => (text.rank_join.as_str(), format!(", {} AS fts_rank", text.rank)),
             None => ("", String::new()),
         };
+        // Pull counts, for that order only: joined in the page query, carried out as columns.
+        let (pulls_join, pulls_columns) = match query.sort {
+            SearchSort::Pulls => (
+                "LEFT JOIN repository_pulls rp ON rp.repository_id = s.repository_id
+                 LEFT JOIN tag_pulls tp ON tp.repository_id = s.repository_id AND tp.tag = s.tag",
+                ", COALESCE(rp.pulls, 0) AS pulls_r, COALESCE(tp.pulls, 0) AS pulls_t",
+            ),
+            _ => ("", ""),
+        };
         // A page walked in order probes each row it passes; one read from the matches reads
         // each list once.
         let probe = if walk.is_some() { Probe::PerRow } else { Probe::List };
         let conditions = filter.where_clause(!text.is_some_and(|text| text.rank_join_filters), probe);
         format!(
             "SELECT {HIT_COLUMNS}
-             FROM (SELECT s.id{rank_column} FROM search_entries s {hint} {rank_join} {conditions}
+             FROM (SELECT s.id{rank_column}{pulls_columns} FROM search_entries s {hint} {rank_join} {pulls_join} {conditions}
                    ORDER BY {order} LIMIT {} OFFSET {}) p
              JOIN search_entries s ON s.id = p.id
              JOIN tags t ON t.repository_id = s.repository_id AND t.name = s.tag
@@ -430,7 +443,7 @@ impl Index {
              ORDER BY {}",
             query.limit,
             query.offset,
-            order.replace("fts_rank", "p.fts_rank")
+            order.replace("fts_rank", "p.fts_rank").replace("pulls_r", "p.pulls_r").replace("pulls_t", "p.pulls_t")
         )
     }
 }

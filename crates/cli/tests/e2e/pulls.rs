@@ -6,6 +6,7 @@ use crate::common;
 
 use std::time::Duration;
 
+use common::wasm::wasi_command;
 use common::{backends, sha256, TestServer, WasmhubProcess, OCI_MANIFEST};
 use wasmhub_registry::index::Index;
 
@@ -72,6 +73,43 @@ async fn replicas_add_their_counts_to_the_same_rows() {
     let index = first.registry.index();
     assert_eq!(index.repository_pulls(&repo("pulls/shared")).await.unwrap(), 5);
     assert_eq!(index.tag_pulls(&repo("pulls/shared"), &tag("latest")).await.unwrap(), 5);
+}
+
+#[tokio::test]
+async fn search_orders_by_pulls_and_the_home_page_lists_the_most_pulled() {
+    let server = TestServer::start().await;
+    let module = wasi_command();
+    // Pushed in this order, so that neither name order nor push time gives the pull order.
+    for (repository, tag) in
+        [("rank/a-rare", "v1"), ("rank/b-popular", "v1"), ("rank/b-popular", "v2"), ("rank/c-never", "v1")]
+    {
+        server.push_cncf(repository, tag, &module, "wasip1").await;
+    }
+    let pulls = [("rank/b-popular", "v2", 3), ("rank/b-popular", "v1", 2), ("rank/a-rare", "v1", 1)];
+    for (repository, tag, times) in pulls {
+        for _ in 0..times {
+            assert_eq!(server.get(&format!("/v2/{repository}/manifests/{tag}")).await.status(), 200);
+        }
+    }
+    server.registry.flush_pulls().await.unwrap();
+
+    let found = server.api("/api/v1/search?q=&sort=pulls", 200).await;
+    let order: Vec<String> = found["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|item| format!("{}:{}", item["repository"].as_str().unwrap(), item["tag"].as_str().unwrap()))
+        .collect();
+    // Repositories by their total (5, 1, 0), tags within one by their own count (3, 2).
+    assert_eq!(order, ["rank/b-popular:v2", "rank/b-popular:v1", "rank/a-rare:v1", "rank/c-never:v1"]);
+    // An unknown order is refused, not silently replaced.
+    server.api("/api/v1/search?sort=pulled", 400).await;
+
+    let home = server.get("/").await.text().await.unwrap();
+    let section = home.split("Most pulled").nth(1).expect("the home page has a Most pulled list");
+    let first = section.find("rank/b-popular").expect("the most pulled repository is listed");
+    let rare = section.find("rank/a-rare").expect("a pulled repository is listed");
+    assert!(first < rare, "most pulled first: {section}");
 }
 
 /// Pushes a one-layer image to the real binary over HTTP.

@@ -77,7 +77,7 @@ impl Paging {
 
 pub const FORMATS: &[&str] = &["soloOci", "soloCompat", "cncfWasm", "wasmToOci", "spin", "crunWasmEdge"];
 pub const KINDS: &[&str] = &["module", "component"];
-pub const SORTS: &[&str] = &["relevance", "updated", "name"];
+pub const SORTS: &[&str] = &["relevance", "updated", "name", "pulls"];
 
 /// `GET /api/v1/search`.
 pub fn search_query(params: &Params) -> Result<(SearchQuery, Paging), JsonError> {
@@ -85,6 +85,7 @@ pub fn search_query(params: &Params) -> Result<(SearchQuery, Paging), JsonError>
     let sort = match params.one_of("sort", SORTS)?.as_deref() {
         Some("updated") => SearchSort::Updated,
         Some("name") => SearchSort::Name,
+        Some("pulls") => SearchSort::Pulls,
         _ => SearchSort::Relevance,
     };
     let namespace = params.text("namespace");

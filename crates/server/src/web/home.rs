@@ -1,5 +1,5 @@
 //! `/`: a search box, the runtime-type and ABI facets of everything visible (each a link to a
-//! filtered search), and the most recently pushed modules.
+//! filtered search), the most recently pushed modules and the most pulled ones.
 
 use axum::extract::State;
 use axum::http::HeaderMap;
@@ -20,6 +20,9 @@ pub async fn home(State(state): State<AppState>, headers: HeaderMap) -> Result<P
     let mut query = params.query();
     query.sort = wasmhub_registry::index::SearchSort::Updated;
     let results = state.registry.search(&caller, query).await?;
+    let mut popular = SearchParams::empty(RECENT).query();
+    popular.sort = wasmhub_registry::index::SearchSort::Pulls;
+    let popular = state.registry.search(&caller, popular).await?;
 
     let mut main = String::new();
     main.push_str(
@@ -43,5 +46,8 @@ pub async fn home(State(state): State<AppState>, headers: HeaderMap) -> Result<P
         Esc(&all.url_with(&[("sort", "updated")])),
         results.total
     );
+    w!(&mut main, "<section aria-labelledby=\"popular\"><h2 id=\"popular\">Most pulled</h2>");
+    result_list(&mut main, &popular.items);
+    w!(&mut main, "<p><a href=\"{}\">More</a></p></section>", Esc(&all.url_with(&[("sort", "pulls")])));
     Ok(Page { title: "Home".into(), q: String::new(), main, account: Account::of(&state, &caller) })
 }

@@ -14,7 +14,7 @@ const MAX_VALUE_CHARS: usize = 256;
 
 pub const FORMATS: &[&str] = &["soloOci", "soloCompat", "cncfWasm", "wasmToOci", "spin", "crunWasmEdge"];
 pub const KINDS: &[&str] = &["module", "component"];
-pub const SORTS: &[&str] = &["relevance", "updated", "name"];
+pub const SORTS: &[&str] = &["relevance", "updated", "name", "pulls"];
 
 /// The text parameters a search page echoes back into its form and links, in URL order.
 pub const TEXT_KEYS: &[&str] = &["q", "type", "abi", "export", "import", "kind", "format", "namespace", "sort"];
@@ -103,6 +103,7 @@ impl SearchParams {
             sort: match self.get("sort") {
                 Some("updated") => SearchSort::Updated,
                 Some("name") => SearchSort::Name,
+                Some("pulls") => SearchSort::Pulls,
                 _ => SearchSort::Relevance,
             },
             offset: u64::from(self.page - 1) * u64::from(self.per_page),
