@@ -151,6 +151,24 @@ fn emphasis(tail: &str, in_word: bool) -> Option<(String, usize)> {
 #[cfg(test)]
 mod tests {
     use super::render;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Whatever was pushed, no element comes through except those the renderer writes,
+        /// and no link other than http(s).
+        #[test]
+        fn never_panics_or_lets_markup_through(source in "[#*_`\\[\\]()<>\"'&a-zé:/. \n1-]{0,300}") {
+            let html = render(&source);
+            let allowed = ["h3", "h4", "h5", "h6", "p", "ul", "ol", "li", "pre", "code", "blockquote", "hr", "strong", "em", "a"];
+            for tag in html.split('<').skip(1) {
+                let name: String = tag.trim_start_matches('/').chars().take_while(char::is_ascii_alphanumeric).collect();
+                prop_assert!(allowed.contains(&name.as_str()), "<{} in {}", name, html);
+            }
+            for href in html.split("href=\"").skip(1) {
+                prop_assert!(href.starts_with("http://") || href.starts_with("https://"), "{}", html);
+            }
+        }
+    }
 
     #[test]
     fn renders_the_common_blocks() {
