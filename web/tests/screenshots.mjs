@@ -37,8 +37,8 @@ try {
   const page = await light.newPage();
   for (const [name, path] of pages) {
     await page.goto(path);
-    // The module page is the one people come for: all of it, down to the referrers.
-    await page.screenshot({ path: join(out, `${name}.png`), fullPage: name === "module" });
+    // Home and the module page whole: most pulled below the fold, referrers at the bottom.
+    await page.screenshot({ path: join(out, `${name}.png`), fullPage: name === "home" || name === "module" });
     console.log(`wrote ${name}.png (${path})`);
   }
   // Signed in: the header names the user; settings lists tokens and repositories.

@@ -72,7 +72,8 @@ pub async fn page(
             if let Some(description) = &repository.description {
                 w!(&mut main, "<p>{}</p>", Esc(description));
             }
-            w!(&mut main, "<p class=\"muted\">{} tags · updated ", repository.tag_count);
+            let tags = if repository.tag_count == 1 { "tag" } else { "tags" };
+            w!(&mut main, "<p class=\"muted\">{} {tags} · updated ", repository.tag_count);
             time_element(&mut main, repository.updated_at);
             main.push_str("</p></li>");
         }
