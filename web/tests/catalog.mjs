@@ -35,7 +35,8 @@ function check(condition, message) {
 const browser = await chromium.launch({
   executablePath: process.env.CHROMIUM_PATH || "/usr/bin/chromium",
   headless: true,
-  args: ["--no-sandbox"],
+  // As root in a container: no sandbox, and /dev/shm may be small.
+  args: ["--no-sandbox", "--disable-dev-shm-usage"],
 });
 try {
   const context = await browser.newContext({ baseURL: base });

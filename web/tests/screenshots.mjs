@@ -29,7 +29,8 @@ const pages = [
 const browser = await chromium.launch({
   executablePath: process.env.CHROMIUM_PATH || "/usr/bin/chromium",
   headless: true,
-  args: ["--no-sandbox"],
+  // As root in a container: no sandbox, and /dev/shm may be small.
+  args: ["--no-sandbox", "--disable-dev-shm-usage"],
 });
 try {
   const viewport = { width: 1200, height: 900 };
