@@ -239,6 +239,11 @@ async fn maintainers_set_visibility_and_description_and_others_cannot() {
     bob.sign_in("bob", PASSWORD).await;
     let (_, bobs) = bob.get("/settings").await;
     assert!(!bobs.contains("alice/filter"), "bob administers nothing of alice's: {bobs}");
+    server.registry.create_user(&"root".parse().unwrap(), PASSWORD, true).await.unwrap();
+    let mut root = Browser::new(&server);
+    root.sign_in("root", PASSWORD).await;
+    let (_, roots) = root.get("/settings").await;
+    assert!(roots.contains("name=\"repository\" value=\"alice/filter\""), "administrators manage all: {roots}");
     let refused = bob
         .post(
             "/settings/repositories",

@@ -160,17 +160,19 @@ async fn repositories_section(
 ) -> Result<(), PageError> {
     out.push_str("<section aria-labelledby=\"repositories\"><h2 id=\"repositories\">Repositories</h2>");
     let namespaces = state.registry.index().pushable_namespaces(&principal.user).await.map_err(RegistryError::from)?;
-    w!(
-        out,
-        "<p class=\"muted\">Repositories in the namespaces you push to: {}. The description is shown on the \
-         repository's page instead of its modules' annotation.</p>",
-        Esc(&namespaces.join(", "))
-    );
+    // Administrators may push anywhere: they get every repository (the first page of them).
+    let groups: Vec<(String, RepositoryFilter)> = if principal.user.is_admin {
+        out.push_str("<p class=\"muted\">As an administrator you may change every repository.");
+        vec![("all namespaces".into(), RepositoryFilter::NameContains(String::new()))]
+    } else {
+        w!(out, "<p class=\"muted\">Repositories in the namespaces you push to: {}.", Esc(&namespaces.join(", ")));
+        namespaces.iter().map(|ns| (ns.clone(), RepositoryFilter::Namespace(ns.clone()))).collect()
+    };
+    out.push_str(" The description is shown on the repository's page instead of its modules' annotation.</p>");
     let mut any = false;
-    for namespace in &namespaces {
-        let filter = RepositoryFilter::Namespace(namespace.clone());
+    for (group, filter) in &groups {
         let (total, repositories) =
-            state.registry.repository_listing(caller, &filter, 0, MAX_REPOSITORIES_PER_NAMESPACE).await?;
+            state.registry.repository_listing(caller, filter, 0, MAX_REPOSITORIES_PER_NAMESPACE).await?;
         for listing in &repositories {
             any = true;
             let Ok(name) = listing.name.parse::<RepoName>() else { continue };
@@ -182,7 +184,7 @@ async fn repositories_section(
                 out,
                 "<p class=\"muted\">{} more in {} (use <code>wasmhub visibility</code>).</p>",
                 total - repositories.len() as u64,
-                Esc(namespace)
+                Esc(group)
             );
         }
     }
