@@ -33,6 +33,8 @@ pub struct TagDetails {
     pub media_type: String,
     /// The full facts JSON, for Wasm artifacts.
     pub facts_json: Option<String>,
+    /// Why the manifest cannot be pulled whole, when `fsck --repair` marked it.
+    pub damaged: Option<String>,
 }
 
 impl Index {
@@ -122,7 +124,7 @@ impl Index {
     ) -> Result<Option<TagDetails>, IndexError> {
         let predicate = visibility.predicate();
         let row = sqlx::query(&format!(
-            "SELECT {HIT_COLUMNS}, a.id AS artifact_id, a.facts, m.media_type FROM tags t
+            "SELECT {HIT_COLUMNS}, a.id AS artifact_id, a.facts, m.media_type, m.damaged FROM tags t
              JOIN repositories r ON r.id = t.repository_id
              JOIN manifests m ON m.repository_id = t.repository_id AND m.digest = t.manifest_digest
              LEFT JOIN wasm_artifacts a ON a.repository_id = t.repository_id AND a.manifest_digest = t.manifest_digest
@@ -143,6 +145,7 @@ impl Index {
             },
             media_type: row.try_get("media_type")?,
             facts_json: row.try_get("facts")?,
+            damaged: row.try_get("damaged")?,
         }))
     }
 }

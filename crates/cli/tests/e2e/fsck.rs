@@ -137,6 +137,12 @@ async fn fsck_finds_each_kind_of_damage_and_repair_marks_what_it_cannot_remove()
     assert!(reason.contains(&rotten) && reason.contains("hashes to"), "{reason}");
     assert!(damage("fsck/b", &vanished_manifest).await.unwrap().contains("missing"));
     assert_eq!(damage("fsck/c", &fine_manifest).await, None, "untouched manifests are not marked");
+    let api: serde_json::Value = server.get("/api/v1/repositories/fsck/a/tags/v1").await.json().await.unwrap();
+    assert!(api["damaged"].as_str().unwrap_or_default().contains(&rotten), "the API shows it: {api}");
+    let api: serde_json::Value = server.get("/api/v1/repositories/fsck/c/tags/v1").await.json().await.unwrap();
+    assert!(api["damaged"].is_null(), "{api}");
+    let page = server.get("/repositories/fsck/b/tags/v1").await.text().await.unwrap();
+    assert!(page.contains("Damaged (found by fsck)"), "the tag page shows it");
     let report = server.registry.fsck(&options, |_| {}).await.unwrap();
     assert_eq!((report.corrupt.len(), report.missing.len(), report.strays.len()), (1, 1, 0));
 }

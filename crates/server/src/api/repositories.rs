@@ -113,6 +113,8 @@ pub struct TagDetails {
     pub media_type: String,
     pub updated_at: String,
     pub wasm: Option<WasmDetails>,
+    /// Set by `fsck --repair` when a blob the manifest needs is corrupt or missing.
+    pub damaged: Option<String>,
 }
 
 /// All facts of a tag's module (OpenAPI `WasmDetails`).
@@ -177,6 +179,7 @@ pub async fn under(
                 media_type: details.media_type,
                 updated_at: rfc3339(details.summary.updated_at),
                 wasm,
+                damaged: details.damaged,
             })
             .into_response())
         }

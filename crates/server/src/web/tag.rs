@@ -41,6 +41,9 @@ pub fn page(origin: &Origin, name: &RepoName, details: TagDetails, extras: Extra
     if let Some(text) = hit.and_then(|h| h.description.as_deref()) {
         w!(&mut main, "<p>{}</p>", Esc(text));
     }
+    if let Some(damage) = &details.damaged {
+        w!(&mut main, "<p class=\"warn\" role=\"alert\">Damaged (found by fsck): {}</p>", Esc(damage));
+    }
     if let Some(hit) = hit.filter(|h| h.outcome != "wasm") {
         let reason = hit.reason.as_deref().unwrap_or("no reason recorded");
         w!(&mut main, "<p class=\"warn\" role=\"note\">Not fully recognised: {}</p>", Esc(reason));
