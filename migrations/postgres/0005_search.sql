@@ -40,22 +40,19 @@ CREATE INDEX search_entries_by_updated ON search_entries(updated_at DESC, reposi
 CREATE INDEX search_entries_by_name ON search_entries(repository, tag)
     INCLUDE (private, facet_id, artifact_id, repository_id);
 
--- What the import filter matches: each import's name and its core module name, once per artifact.
-CREATE TABLE search_imports (
+-- What the export and import filters match, once per artifact, with the artifact's facet row,
+-- privacy and number of tags (see the SQLite migration).
+CREATE TABLE search_terms (
+    field       TEXT   NOT NULL,
     term        TEXT   NOT NULL,
     artifact_id BIGINT NOT NULL REFERENCES wasm_artifacts(id) ON DELETE CASCADE,
-    PRIMARY KEY (term, artifact_id)
+    facet_id    BIGINT NOT NULL,
+    private     BIGINT NOT NULL,
+    tag_count   BIGINT NOT NULL,
+    PRIMARY KEY (field, term, artifact_id)
 );
-CREATE INDEX search_imports_by_artifact ON search_imports(artifact_id);
-
-CREATE FUNCTION search_import_insert() RETURNS TRIGGER LANGUAGE plpgsql AS $$
-BEGIN
-    INSERT INTO search_imports (term, artifact_id) VALUES (NEW.name, NEW.artifact_id), (NEW.module, NEW.artifact_id)
-        ON CONFLICT DO NOTHING;
-    RETURN NULL;
-END $$;
-CREATE TRIGGER search_import_insert AFTER INSERT ON wasm_imports
-    FOR EACH ROW EXECUTE FUNCTION search_import_insert();
+CREATE INDEX search_terms_by_artifact ON search_terms(artifact_id);
+CREATE INDEX search_terms_counted ON search_terms(field, term, facet_id, private) INCLUDE (tag_count);
 
 -- The facet row of an artifact's values, created on first use.
 CREATE FUNCTION search_facet_of(a wasm_artifacts) RETURNS BIGINT LANGUAGE plpgsql AS $$
@@ -103,6 +100,30 @@ END $$;
 CREATE TRIGGER search_abi_insert AFTER INSERT ON wasm_abis
     FOR EACH ROW EXECUTE FUNCTION search_abi_insert();
 
+CREATE FUNCTION search_term_insert() RETURNS TRIGGER LANGUAGE plpgsql AS $$
+DECLARE
+    a wasm_artifacts;
+    facet BIGINT;
+    is_private BIGINT;
+    tags BIGINT;
+BEGIN
+    SELECT * INTO a FROM wasm_artifacts WHERE id = NEW.artifact_id;
+    facet := search_facet_of(a);
+    SELECT private INTO is_private FROM repositories WHERE id = a.repository_id;
+    SELECT COUNT(*) INTO tags FROM search_entries WHERE artifact_id = a.id;
+    IF TG_TABLE_NAME = 'wasm_exports' THEN
+        INSERT INTO search_terms VALUES ('export', NEW.name, a.id, facet, is_private, tags) ON CONFLICT DO NOTHING;
+    ELSE
+        INSERT INTO search_terms VALUES ('import', NEW.name, a.id, facet, is_private, tags) ON CONFLICT DO NOTHING;
+        INSERT INTO search_terms VALUES ('import', NEW.module, a.id, facet, is_private, tags) ON CONFLICT DO NOTHING;
+    END IF;
+    RETURN NULL;
+END $$;
+CREATE TRIGGER search_export_insert AFTER INSERT ON wasm_exports
+    FOR EACH ROW EXECUTE FUNCTION search_term_insert();
+CREATE TRIGGER search_import_insert AFTER INSERT ON wasm_imports
+    FOR EACH ROW EXECUTE FUNCTION search_term_insert();
+
 -- A tag pushed, moved or pushed again: its entry follows it.
 CREATE FUNCTION search_tag_write() RETURNS TRIGGER LANGUAGE plpgsql AS $$
 BEGIN
@@ -135,8 +156,6 @@ INSERT INTO search_facets (runtime_type, kind, format, abi_list)
 INSERT INTO search_facet_abis (abi, facet_id)
     SELECT DISTINCT ab.abi, search_facet_of(a) FROM wasm_abis ab JOIN wasm_artifacts a ON a.id = ab.artifact_id
     ON CONFLICT DO NOTHING;
-INSERT INTO search_imports (term, artifact_id)
-    SELECT name, artifact_id FROM wasm_imports UNION SELECT module, artifact_id FROM wasm_imports;
 INSERT INTO search_entries (repository_id, repository, tag, artifact_id, facet_id, private, updated_at)
     SELECT t.repository_id, r.name, t.name, a.id, f.id, r.private, t.updated_at
     FROM tags t
@@ -156,15 +175,45 @@ CREATE TABLE search_counts (
 );
 INSERT INTO search_counts (facet_id, private, n)
     SELECT facet_id, private, COUNT(*) FROM search_entries GROUP BY facet_id, private;
+-- Statistics for the tables just filled, so the joins below are planned for their real sizes.
+ANALYZE search_facets;
+ANALYZE search_entries;
+-- Per artifact: its facet row, privacy and tag count, then one row per term (an import's name
+-- and module may be the same term: ON CONFLICT keeps one).
+CREATE TEMPORARY TABLE search_backfill ON COMMIT DROP AS
+    SELECT a.id AS artifact_id, f.id AS facet_id, r.private,
+           (SELECT COUNT(*) FROM search_entries s WHERE s.artifact_id = a.id) AS tag_count
+    FROM wasm_artifacts a
+    JOIN repositories r ON r.id = a.repository_id
+    JOIN search_facets f ON f.format = a.format AND f.abi_list = a.abi_list
+                         AND f.runtime_type IS NOT DISTINCT FROM a.runtime_type
+                         AND f.kind IS NOT DISTINCT FROM a.kind;
+ALTER TABLE search_backfill ADD PRIMARY KEY (artifact_id);
+ANALYZE search_backfill;
+INSERT INTO search_terms (field, term, artifact_id, facet_id, private, tag_count)
+    SELECT 'export', e.name, b.artifact_id, b.facet_id, b.private, b.tag_count
+    FROM wasm_exports e JOIN search_backfill b ON b.artifact_id = e.artifact_id
+    ON CONFLICT DO NOTHING;
+INSERT INTO search_terms (field, term, artifact_id, facet_id, private, tag_count)
+    SELECT 'import', i.name, b.artifact_id, b.facet_id, b.private, b.tag_count
+    FROM wasm_imports i JOIN search_backfill b ON b.artifact_id = i.artifact_id
+    ON CONFLICT DO NOTHING;
+INSERT INTO search_terms (field, term, artifact_id, facet_id, private, tag_count)
+    SELECT 'import', i.module, b.artifact_id, b.facet_id, b.private, b.tag_count
+    FROM wasm_imports i JOIN search_backfill b ON b.artifact_id = i.artifact_id
+    ON CONFLICT DO NOTHING;
 
 CREATE FUNCTION search_entry_count() RETURNS TRIGGER LANGUAGE plpgsql AS $$
 BEGIN
     IF TG_OP IN ('DELETE', 'UPDATE') THEN
         UPDATE search_counts SET n = n - 1 WHERE facet_id = OLD.facet_id AND private = OLD.private;
+        UPDATE search_terms SET tag_count = tag_count - 1 WHERE artifact_id = OLD.artifact_id;
     END IF;
     IF TG_OP IN ('INSERT', 'UPDATE') THEN
         INSERT INTO search_counts (facet_id, private, n) VALUES (NEW.facet_id, NEW.private, 1)
             ON CONFLICT (facet_id, private) DO UPDATE SET n = search_counts.n + 1;
+        -- An artifact's terms follow its entries: how many tags name it, and its privacy.
+        UPDATE search_terms SET tag_count = tag_count + 1, private = NEW.private WHERE artifact_id = NEW.artifact_id;
     END IF;
     RETURN NULL;
 END $$;

@@ -61,19 +61,21 @@ CREATE INDEX search_entries_by_updated
     ON search_entries(updated_at DESC, repository, tag, private, facet_id, artifact_id, repository_id);
 CREATE INDEX search_entries_by_name ON search_entries(repository, tag, private, facet_id, artifact_id, repository_id);
 
--- What the import filter matches: each import's name and its core module name, once per
--- artifact (a WASI module imports from `wasi_snapshot_preview1` a dozen times).
-CREATE TABLE search_imports (
+-- What the export and import filters match, once per artifact: export names (field 'export'),
+-- import names and import modules (field 'import': a WASI module imports from
+-- `wasi_snapshot_preview1` a dozen times). Each row carries its artifact's facet row, privacy
+-- and number of tags, so counting one term's matches is one index range with no join.
+CREATE TABLE search_terms (
+    field       TEXT    NOT NULL,
     term        TEXT    NOT NULL,
     artifact_id INTEGER NOT NULL REFERENCES wasm_artifacts(id) ON DELETE CASCADE,
-    PRIMARY KEY (term, artifact_id)
+    facet_id    INTEGER NOT NULL,
+    private     INTEGER NOT NULL,
+    tag_count   INTEGER NOT NULL,
+    PRIMARY KEY (field, term, artifact_id)
 ) WITHOUT ROWID;
-CREATE INDEX search_imports_by_artifact ON search_imports(artifact_id);
-
-CREATE TRIGGER search_import_insert AFTER INSERT ON wasm_imports BEGIN
-    INSERT INTO search_imports (term, artifact_id) VALUES (new.name, new.artifact_id) ON CONFLICT DO NOTHING;
-    INSERT INTO search_imports (term, artifact_id) VALUES (new.module, new.artifact_id) ON CONFLICT DO NOTHING;
-END;
+CREATE INDEX search_terms_by_artifact ON search_terms(artifact_id);
+CREATE INDEX search_terms_counted ON search_terms(field, term, facet_id, private, tag_count);
 
 -- An artifact's facet row (created on first use).
 CREATE TRIGGER search_artifact_insert AFTER INSERT ON wasm_artifacts BEGIN
@@ -91,6 +93,36 @@ END;
 CREATE TRIGGER search_abi_insert AFTER INSERT ON wasm_abis BEGIN
     INSERT INTO search_facet_abis (abi, facet_id)
         SELECT new.abi, f.id FROM wasm_artifacts a
+        JOIN search_facets f ON f.format = a.format AND f.abi_list = a.abi_list
+                             AND f.runtime_type IS a.runtime_type AND f.kind IS a.kind
+        WHERE a.id = new.artifact_id
+        ON CONFLICT DO NOTHING;
+END;
+
+CREATE TRIGGER search_export_insert AFTER INSERT ON wasm_exports BEGIN
+    INSERT INTO search_terms (field, term, artifact_id, facet_id, private, tag_count)
+        SELECT 'export', new.name, a.id, f.id, r.private, (SELECT COUNT(*) FROM search_entries e WHERE e.artifact_id = a.id)
+        FROM wasm_artifacts a
+        JOIN repositories r ON r.id = a.repository_id
+        JOIN search_facets f ON f.format = a.format AND f.abi_list = a.abi_list
+                             AND f.runtime_type IS a.runtime_type AND f.kind IS a.kind
+        WHERE a.id = new.artifact_id
+        ON CONFLICT DO NOTHING;
+END;
+
+CREATE TRIGGER search_import_insert AFTER INSERT ON wasm_imports BEGIN
+    INSERT INTO search_terms (field, term, artifact_id, facet_id, private, tag_count)
+        SELECT 'import', new.name, a.id, f.id, r.private, (SELECT COUNT(*) FROM search_entries e WHERE e.artifact_id = a.id)
+        FROM wasm_artifacts a
+        JOIN repositories r ON r.id = a.repository_id
+        JOIN search_facets f ON f.format = a.format AND f.abi_list = a.abi_list
+                             AND f.runtime_type IS a.runtime_type AND f.kind IS a.kind
+        WHERE a.id = new.artifact_id
+        ON CONFLICT DO NOTHING;
+    INSERT INTO search_terms (field, term, artifact_id, facet_id, private, tag_count)
+        SELECT 'import', new.module, a.id, f.id, r.private, (SELECT COUNT(*) FROM search_entries e WHERE e.artifact_id = a.id)
+        FROM wasm_artifacts a
+        JOIN repositories r ON r.id = a.repository_id
         JOIN search_facets f ON f.format = a.format AND f.abi_list = a.abi_list
                              AND f.runtime_type IS a.runtime_type AND f.kind IS a.kind
         WHERE a.id = new.artifact_id
@@ -134,8 +166,6 @@ INSERT INTO search_facet_abis (abi, facet_id)
                          AND f.runtime_type IS a.runtime_type AND f.kind IS a.kind
     WHERE true
     ON CONFLICT DO NOTHING;
-INSERT INTO search_imports (term, artifact_id)
-    SELECT name, artifact_id FROM wasm_imports UNION SELECT module, artifact_id FROM wasm_imports;
 INSERT INTO search_entries (repository_id, repository, tag, artifact_id, facet_id, private, updated_at)
     SELECT t.repository_id, r.name, t.name, a.id, f.id, r.private, t.updated_at
     FROM tags t
@@ -167,4 +197,27 @@ CREATE TRIGGER search_entry_update AFTER UPDATE OF facet_id, private ON search_e
     UPDATE search_counts SET n = n - 1 WHERE facet_id = old.facet_id AND private = old.private;
     INSERT INTO search_counts (facet_id, private, n) VALUES (new.facet_id, new.private, 1)
         ON CONFLICT (facet_id, private) DO UPDATE SET n = n + 1;
+END;
+
+INSERT INTO search_terms (field, term, artifact_id, facet_id, private, tag_count)
+    SELECT t.field, t.term, a.id, f.id, r.private, COALESCE(tc.n, 0)
+    FROM (SELECT 'export' AS field, name AS term, artifact_id FROM wasm_exports
+          UNION SELECT 'import', name, artifact_id FROM wasm_imports
+          UNION SELECT 'import', module, artifact_id FROM wasm_imports) t
+    JOIN wasm_artifacts a ON a.id = t.artifact_id
+    JOIN repositories r ON r.id = a.repository_id
+    JOIN search_facets f ON f.format = a.format AND f.abi_list = a.abi_list
+                         AND f.runtime_type IS a.runtime_type AND f.kind IS a.kind
+    LEFT JOIN (SELECT artifact_id, COUNT(*) AS n FROM search_entries GROUP BY artifact_id) tc
+           ON tc.artifact_id = a.id;
+
+-- An artifact's terms follow its entries: how many tags name it, and its privacy.
+CREATE TRIGGER search_entry_terms_insert AFTER INSERT ON search_entries BEGIN
+    UPDATE search_terms SET tag_count = tag_count + 1, private = new.private WHERE artifact_id = new.artifact_id;
+END;
+CREATE TRIGGER search_entry_terms_delete AFTER DELETE ON search_entries BEGIN
+    UPDATE search_terms SET tag_count = tag_count - 1 WHERE artifact_id = old.artifact_id;
+END;
+CREATE TRIGGER search_entry_terms_private AFTER UPDATE OF private ON search_entries BEGIN
+    UPDATE search_terms SET private = new.private WHERE artifact_id = new.artifact_id;
 END;

@@ -1,10 +1,12 @@
-//! Searching tagged Wasm modules: equality filters on indexed columns and child tables, free
-//! text, facets, one page of results.
+//! Searching tagged Wasm modules: equality filters, free text, an exact total and facets, one
+//! page of results, read from the search tables of migration 0005 (`search_entries`,
+//! `search_facets`, `search_counts`, `search_terms`; kept in step by triggers).
 //!
-//! Every query here goes through `Filter::sql`, so the visibility predicate (accounts and
-//! private repositories, issue 8) is added in exactly one place: `Visibility::predicate`.
-//! Free text is the only part that differs per backend (FTS5 on SQLite, a tsvector on
-//! PostgreSQL); `TextSearch` is the one place that branches on `Index::backend()`.
+//! Every query here is built by `Filter`, so the visibility predicate (accounts and private
+//! repositories, issue 8) comes from one place: `Visibility::predicate`, or the `private`
+//! flag the triggers copy from it. Free text differs per backend (FTS5 on SQLite, a tsvector
+//! on PostgreSQL) in `TextSearch`; the page's plan hint (SQLite has no statistics) is the
+//! other place that branches on `Index::backend()`.
 
 use sqlx::any::AnyRow;
 use sqlx::Row;
@@ -200,13 +202,14 @@ impl TextSearch {
 /// index without visiting the wide tables.
 struct Filter {
     conditions: Vec<String>,
-    /// Artifact-level child tables: (table, column, parameter number), see `Probe`.
-    artifact_tests: Vec<(&'static str, &'static str, usize)>,
+    /// Export and import filters: (`search_terms.field`, parameter number), see `Probe`.
+    artifact_tests: Vec<(&'static str, usize)>,
     args: Vec<String>,
     text: Option<TextSearch>,
     /// The facet filter, `IN (...)` of facet row ids, when there is one.
     facet: Option<String>,
-    /// Whether only the facet filter and visibility apply, so `search_counts` answers totals.
+    /// Whether only the facet filter and visibility apply (so `search_counts` answers totals),
+    /// and at most one export or import term (then its `search_terms` rows answer them).
     counted: bool,
     visibility: Visibility,
 }
@@ -255,20 +258,17 @@ impl Filter {
             filter.conditions.push(format!("s.facet_id {facet}"));
             filter.facet = Some(facet);
         }
-        filter.counted = query.export.is_none()
-            && query.import.is_none()
+        filter.visibility = visibility;
+        for (value, field) in [(&query.export, "export"), (&query.import, "import")] {
+            if let Some(value) = value {
+                filter.args.push(value.clone());
+                filter.artifact_tests.push((field, filter.args.len()));
+            }
+        }
+        filter.counted = filter.artifact_tests.len() <= 1
             && query.words.is_empty()
             && query.repository.is_none()
             && query.namespace.is_none();
-        filter.visibility = visibility;
-        for (value, table, column) in
-            [(&query.export, "wasm_exports", "name"), (&query.import, "search_imports", "term")]
-        {
-            if let Some(value) = value {
-                filter.args.push(value.clone());
-                filter.artifact_tests.push((table, column, filter.args.len()));
-            }
-        }
         filter.add(query.repository.as_deref(), |n| {
             format!("s.repository_id IN (SELECT id FROM repositories WHERE name = ${n})")
         });
@@ -299,11 +299,16 @@ impl Filter {
     /// `WHERE ...` (or nothing), with or without the free-text condition.
     fn where_clause(&self, with_text: bool, probe: Probe) -> String {
         let text = self.text.as_ref().filter(|_| with_text).map(|text| text.condition.clone());
-        let artifact_tests = self.artifact_tests.iter().map(|(table, column, n)| match probe {
-            Probe::List => format!("s.artifact_id IN (SELECT artifact_id FROM {table} WHERE {column} = ${n})"),
-            Probe::PerRow => {
-                format!("EXISTS (SELECT 1 FROM {table} x WHERE x.{column} = ${n} AND x.artifact_id = s.artifact_id)")
+        let artifact_tests = self.artifact_tests.iter().map(|(field, n)| match probe {
+            Probe::List => {
+                format!(
+                    "s.artifact_id IN (SELECT artifact_id FROM search_terms WHERE field = '{field}' AND term = ${n})"
+                )
             }
+            Probe::PerRow => format!(
+                "EXISTS (SELECT 1 FROM search_terms x
+                         WHERE x.field = '{field}' AND x.term = ${n} AND x.artifact_id = s.artifact_id)"
+            ),
         });
         let conditions: Vec<String> = self.conditions.iter().cloned().chain(artifact_tests).chain(text).collect();
         if conditions.is_empty() {
@@ -350,18 +355,29 @@ const WALK_THRESHOLD: u64 = 5_000;
 impl Index {
     /// One page of tagged Wasm artifacts matching `query`, the total, and facet counts.
     ///
-    /// First one `GROUP BY facet_id` over `search_entries` gives the exact total and all three
-    /// facets (a facet row holds runtime type, kind and ABIs). Knowing the total then picks the
-    /// page's plan: see `RANK_LIMIT` and `WALK_THRESHOLD`. The page's ids come from
-    /// `search_entries` alone; only those rows are joined to the wide tables.
+    /// First one `GROUP BY facet_id` gives the exact total and all three facets (a facet row
+    /// holds runtime type, kind and ABIs): over `search_counts` or one term's `search_terms`
+    /// rows when the filters allow, else over the matching `search_entries`. Knowing the total
+    /// then picks the page's plan: see `RANK_LIMIT` and `WALK_THRESHOLD`. The page's ids come
+    /// from `search_entries` alone; only those rows are joined to the wide tables.
     pub async fn search(&self, query: &SearchQuery, visibility: Visibility) -> Result<SearchResults, IndexError> {
         let filter = Filter::new(self, query, visibility);
         let conditions = filter.where_clause(true, Probe::List);
         let text_matches = filter.text.as_ref().and_then(|text| text.text_matches.as_deref());
         let grouped = match (filter.counted, filter.visibility) {
-            // Kept per (facet row, privacy): a few rows, whatever the number of modules.
+            // Kept per (facet row, privacy), a few rows whatever the number of modules; or per
+            // (term, artifact) with the artifact's facet row, privacy and tag count: one index
+            // range over the term's rows.
             (true, Visibility::All | Visibility::Public | Visibility::Nothing) => {
-                let mut tests: Vec<String> = filter.facet.iter().map(|facet| format!("c.facet_id {facet}")).collect();
+                let (from, n, mut tests) = match filter.artifact_tests.first() {
+                    None => ("search_counts c", "c.n", Vec::new()),
+                    Some((field, n)) => (
+                        "search_terms c",
+                        "c.tag_count",
+                        vec![format!("c.field = '{field}'"), format!("c.term = ${n}")],
+                    ),
+                };
+                tests.extend(filter.facet.iter().map(|facet| format!("c.facet_id {facet}")));
                 match filter.visibility {
                     Visibility::Public => tests.push("c.private = 0".into()),
                     Visibility::Nothing => tests.push("1 = 0".into()),
@@ -369,8 +385,8 @@ impl Index {
                 }
                 let tests = if tests.is_empty() { String::new() } else { format!("WHERE {}", tests.join(" AND ")) };
                 format!(
-                    "SELECT c.facet_id, CAST(SUM(c.n) AS BIGINT) AS n FROM search_counts c {tests}
-                     GROUP BY c.facet_id HAVING SUM(c.n) > 0"
+                    "SELECT c.facet_id, CAST(SUM({n}) AS BIGINT) AS n FROM {from} {tests}
+                     GROUP BY c.facet_id HAVING SUM({n}) > 0"
                 )
             }
             _ => format!("SELECT s.facet_id, COUNT(*) AS n FROM search_entries s {conditions} GROUP BY s.facet_id"),

@@ -203,18 +203,25 @@ async fn a_moved_tag_is_found_by_what_it_now_names(index: &Index) {
     let text = search(index, SearchQuery { words: query_words("second"), ..all() }).await;
     assert_eq!(found(&text), ["a/filter:latest"]);
     assert_eq!(search(index, all()).await.total, 2);
+    // Counted from the export's own rows, which follow the artifact's tag count.
+    let export = search(index, SearchQuery { export: Some("proxy_on_tick".into()), ..all() }).await;
+    assert_eq!((export.total, found(&export)), (1, vec!["a/filter:v1".to_string()]));
 }
 
 async fn deleted_tags_and_manifests_leave_search(index: &Index) {
     let first = push(index, "a/filter", "m1", Some(envoy("0.2.1", "proxy_on_tick", "first")), &["v1", "v2"]).await;
     push(index, "a/other", "m2", Some(wasi("second")), &["v1"]).await;
+    let tick = SearchQuery { export: Some("proxy_on_tick".into()), ..all() };
+    assert_eq!(search(index, tick.clone()).await.total, 2);
     assert!(index.delete_tag(&name("a/filter"), &tag("v2")).await.unwrap());
     assert_eq!(sorted(found(&search(index, all()).await)), ["a/filter:v1", "a/other:v1"]);
+    assert_eq!(search(index, tick.clone()).await.total, 1);
     assert!(index.delete_manifest(&name("a/filter"), &first).await.unwrap());
     let results = search(index, all()).await;
     assert_eq!(found(&results), ["a/other:v1"]);
     assert_eq!(results.facets.runtime_type, facet(&[("wasi", 1)]));
     assert!(results.facets.abi.is_empty(), "no ABI is left: {:?}", results.facets.abi);
+    assert_eq!(search(index, tick).await.total, 0);
 }
 
 async fn reindexed_facts_replace_the_old_ones(index: &Index) {
@@ -254,6 +261,12 @@ async fn private_repositories_follow_visibility_changes(index: &Index) {
     assert_eq!(visible(Visibility::Public).await, ["bob/open:v1"]);
     assert!(index.set_repository_private(&name("alice/secret"), false).await.unwrap());
     assert_eq!(sorted(visible(Visibility::Public).await), ["alice/secret:v1", "alice/secret:v2", "bob/open:v1"]);
+    // Counted from the import's own rows, which follow the repository's privacy.
+    let import = SearchQuery { import: Some("fd_write".into()), ..all() };
+    assert_eq!(index.search(&import, Visibility::Public).await.unwrap().total, 3);
+    assert!(index.set_repository_private(&name("alice/secret"), true).await.unwrap());
+    assert_eq!(index.search(&import, Visibility::Public).await.unwrap().total, 1);
+    assert_eq!(index.search(&import, Visibility::All).await.unwrap().total, 3);
 }
 
 async fn pages_follow_the_requested_order(index: &Index) {
