@@ -261,6 +261,9 @@ impl Index {
         .fetch_optional(&mut *tx)
         .await?;
         let Some(row) = deleted else {
+            // Explicitly: a dropped transaction left the PostgreSQL connection idle in
+            // transaction, and the index tests' schema drop hung behind it.
+            tx.rollback().await?;
             return Ok(false);
         };
         let (media_type, size) = (row.try_get("media_type")?, row.try_get("size")?);
@@ -287,6 +290,9 @@ impl Index {
         .fetch_optional(&mut *tx)
         .await?;
         let Some(row) = deleted else {
+            // Explicitly: a dropped transaction left the PostgreSQL connection idle in
+            // transaction, and the index tests' schema drop hung behind it.
+            tx.rollback().await?;
             return Ok(false);
         };
         tag_deleted_in(&mut tx, repository.as_str(), tag, row.try_get("manifest_digest")?, actor).await?;
