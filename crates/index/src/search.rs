@@ -8,6 +8,8 @@
 //! on PostgreSQL) in `TextSearch`; the page's plan hint (SQLite has no statistics) is the
 //! other place that branches on `Index::backend()`.
 
+mod pulls_order;
+
 use sqlx::any::AnyRow;
 use sqlx::Row;
 
@@ -407,6 +409,10 @@ impl Index {
             Some(_) => counts[0].try_get::<i64, _>("text_matches")? as u64,
             None => total,
         };
+        if query.sort == SearchSort::Pulls {
+            let items = self.pulls_page(query, &filter, total).await?;
+            return Ok(SearchResults { total, items, facets });
+        }
         let items_sql = self.page_sql(query, &filter, total, to_rank);
         let items = filter.bind(&items_sql).fetch_all(&self.pool).await?;
         Ok(SearchResults { total, items: items.iter().map(read_hit).collect::<Result<_, _>>()?, facets })
@@ -422,7 +428,8 @@ impl Index {
                 ("s.updated_at DESC, s.repository, s.tag", Some("search_entries_by_updated"))
             }
             (SearchSort::Name, _) => ("s.repository, s.tag", Some("search_entries_by_name")),
-            (SearchSort::Pulls, _) => ("pulls_r DESC, pulls_t DESC, s.repository, s.tag", None),
+            // Paged by `pulls_order`, never here; name order keeps the match exhaustive.
+            (SearchSort::Pulls, _) => ("s.repository, s.tag", Some("search_entries_by_name")),
         };
         // SQLite's planner has no statistics to tell a broad filter from a narrow one; PostgreSQL's
         // has, and is left to choose.
@@ -435,22 +442,13 @@ impl Index {
             Some(text) => (text.rank_join.as_str(), format!(", {} AS fts_rank", text.rank)),
             None => ("", String::new()),
         };
-        // Pull counts, for that order only: joined in the page query, carried out as columns.
-        let (pulls_join, pulls_columns) = match query.sort {
-            SearchSort::Pulls => (
-                "LEFT JOIN repository_pulls rp ON rp.repository_id = s.repository_id
-                 LEFT JOIN tag_pulls tp ON tp.repository_id = s.repository_id AND tp.tag = s.tag",
-                ", COALESCE(rp.pulls, 0) AS pulls_r, COALESCE(tp.pulls, 0) AS pulls_t",
-            ),
-            _ => ("", ""),
-        };
         // A page walked in order probes each row it passes; one read from the matches reads
         // each list once.
         let probe = if walk.is_some() { Probe::PerRow } else { Probe::List };
         let conditions = filter.where_clause(!text.is_some_and(|text| text.rank_join_filters), probe);
         format!(
             "SELECT {HIT_COLUMNS}
-             FROM (SELECT s.id{rank_column}{pulls_columns} FROM search_entries s {hint} {rank_join} {pulls_join} {conditions}
+             FROM (SELECT s.id{rank_column} FROM search_entries s {hint} {rank_join} {conditions}
                    ORDER BY {order} LIMIT {} OFFSET {}) p
              JOIN search_entries s ON s.id = p.id
              JOIN tags t ON t.repository_id = s.repository_id AND t.name = s.tag
@@ -459,7 +457,7 @@ impl Index {
              ORDER BY {}",
             query.limit,
             query.offset,
-            order.replace("fts_rank", "p.fts_rank").replace("pulls_r", "p.pulls_r").replace("pulls_t", "p.pulls_t")
+            order.replace("fts_rank", "p.fts_rank")
         )
     }
 }

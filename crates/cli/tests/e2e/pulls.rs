@@ -102,6 +102,28 @@ async fn search_orders_by_pulls_and_the_home_page_lists_the_most_pulled() {
         .collect();
     // Repositories by their total (5, 1, 0), tags within one by their own count (3, 2).
     assert_eq!(order, ["rank/b-popular:v2", "rank/b-popular:v1", "rank/a-rare:v1", "rank/c-never:v1"]);
+    // Pages are read from the pulled run and the unpulled run separately; every page size,
+    // including pages that straddle the two runs, gives the same order, each entry once.
+    for per_page in 1..=3 {
+        let mut paged = Vec::new();
+        for page in 1..=4 {
+            let found = server.api(&format!("/api/v1/search?sort=pulls&per_page={per_page}&page={page}"), 200).await;
+            assert_eq!(found["total"], 4);
+            paged.extend(
+                found["items"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|item| format!("{}:{}", item["repository"].as_str().unwrap(), item["tag"].as_str().unwrap())),
+            );
+        }
+        assert_eq!(paged, order, "per_page={per_page}");
+    }
+    // Filters apply to both runs.
+    let found = server.api("/api/v1/search?sort=pulls&namespace=rank&per_page=2&page=2", 200).await;
+    let tags: Vec<&str> =
+        found["items"].as_array().unwrap().iter().map(|i| i["repository"].as_str().unwrap()).collect();
+    assert_eq!(tags, ["rank/a-rare", "rank/c-never"]);
     // An unknown order is refused, not silently replaced.
     server.api("/api/v1/search?sort=pulled", 400).await;
 
