@@ -262,21 +262,45 @@ impl Registry {
             let batch = self.index.collectable_blobs(cutoff, after.as_ref(), options.batch_size).await?;
             let Some(last) = batch.last() else { break };
             after = Some(last.digest.clone());
-            for blobs in batch.chunks(FENCE_BATCH) {
-                let digests: Vec<Digest> = blobs.iter().map(|blob| blob.digest.clone()).collect();
-                let outcome = self.delete_fenced(&digests, CollectTarget::Indexed, cutoff, options.dry_run).await?;
-                for blob in blobs {
-                    match outcome.of(&blob.digest) {
-                        Deletion::Deleted => {
-                            report.blobs += 1;
-                            report.blob_bytes += blob.size;
-                        }
-                        Deletion::Spared => report.spared += 1,
-                        Deletion::Failed => report.failures += 1,
-                    }
+            let blobs: Vec<(Digest, u64)> = batch.into_iter().map(|blob| (blob.digest, blob.size)).collect();
+            self.delete_in_fenced_batches(
+                &blobs,
+                CollectTarget::Indexed,
+                cutoff,
+                options.dry_run,
+                report,
+                |report, size| {
+                    report.blobs += 1;
+                    report.blob_bytes += size;
+                },
+            )
+            .await?;
+            progress(GcPhase::Blobs, report);
+        }
+        Ok(())
+    }
+
+    /// Deletes `blobs` (digest and size) through the fence, `FENCE_BATCH` at a time, counting
+    /// each deleted one with `deleted` and the spared and failed ones in `report`.
+    async fn delete_in_fenced_batches(
+        &self,
+        blobs: &[(Digest, u64)],
+        target: CollectTarget,
+        cutoff: SystemTime,
+        dry_run: bool,
+        report: &mut GcReport,
+        deleted: impl Fn(&mut GcReport, u64),
+    ) -> Result<(), RegistryError> {
+        for batch in blobs.chunks(FENCE_BATCH) {
+            let digests: Vec<Digest> = batch.iter().map(|(digest, _)| digest.clone()).collect();
+            let outcome = self.delete_fenced(&digests, target, cutoff, dry_run).await?;
+            for (digest, size) in batch {
+                match outcome.of(digest) {
+                    Deletion::Deleted => deleted(report, *size),
+                    Deletion::Spared => report.spared += 1,
+                    Deletion::Failed => report.failures += 1,
                 }
             }
-            progress(GcPhase::Blobs, report);
         }
         Ok(())
     }
@@ -328,21 +352,23 @@ impl Registry {
             let old: Vec<_> = batch.into_iter().filter(|blob| blob.last_modified < cutoff).collect();
             let digests: Vec<Digest> = old.iter().map(|blob| blob.digest.clone()).collect();
             let known = self.index.known_digests(&digests).await?;
-            let strays: Vec<_> = old.into_iter().filter(|blob| !known.contains(&blob.digest)).collect();
-            for strays in strays.chunks(FENCE_BATCH) {
-                let digests: Vec<Digest> = strays.iter().map(|blob| blob.digest.clone()).collect();
-                let outcome = self.delete_fenced(&digests, CollectTarget::Stray, cutoff, options.dry_run).await?;
-                for blob in strays {
-                    match outcome.of(&blob.digest) {
-                        Deletion::Deleted => {
-                            report.stray_blobs += 1;
-                            report.stray_blob_bytes += blob.size;
-                        }
-                        Deletion::Spared => report.spared += 1,
-                        Deletion::Failed => report.failures += 1,
-                    }
-                }
-            }
+            let strays: Vec<(Digest, u64)> = old
+                .into_iter()
+                .filter(|blob| !known.contains(&blob.digest))
+                .map(|blob| (blob.digest, blob.size))
+                .collect();
+            self.delete_in_fenced_batches(
+                &strays,
+                CollectTarget::Stray,
+                cutoff,
+                options.dry_run,
+                report,
+                |report, size| {
+                    report.stray_blobs += 1;
+                    report.stray_blob_bytes += size;
+                },
+            )
+            .await?;
             progress(GcPhase::StrayBlobs, report);
         }
         Ok(())
