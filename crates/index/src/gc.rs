@@ -17,7 +17,7 @@ use sqlx::{AnyConnection, Row};
 use wasmhub_oci::{Digest, RepoName};
 
 use crate::blobs::ensure_repository;
-use crate::{now_millis, Index, IndexError};
+use crate::{digest_of, now_millis, Index, IndexError};
 
 /// A writer's hold older than this is from a crashed process: the collector may override it.
 /// Generous, because placing a 64 GiB blob by composing parts can take many minutes.
@@ -25,10 +25,6 @@ const STALE_HOLD_MILLIS: i64 = 24 * 60 * 60 * 1000;
 
 pub(crate) fn millis(time: SystemTime) -> i64 {
     time.duration_since(SystemTime::UNIX_EPOCH).map(|elapsed| elapsed.as_millis() as i64).unwrap_or_default()
-}
-
-fn digest_of(text: String) -> Result<Digest, IndexError> {
-    text.parse().map_err(|_| IndexError::Corrupt(format!("digest {text:?}")))
 }
 
 /// Called first in every transaction that records a blob: releases the caller's hold (if it

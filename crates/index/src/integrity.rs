@@ -6,7 +6,7 @@ use sqlx::Row;
 use wasmhub_oci::Digest;
 
 use crate::gc::UnreferencedLink;
-use crate::{Index, IndexError};
+use crate::{digest_of, Index, IndexError};
 
 /// A blob the index records.
 #[derive(Debug, Clone)]
@@ -22,10 +22,6 @@ pub struct RecordedBlob {
 pub struct ManifestUse {
     pub repository: String,
     pub manifest: Digest,
-}
-
-fn digest_of(text: String) -> Result<Digest, IndexError> {
-    text.parse().map_err(|_| IndexError::Corrupt(format!("digest {text:?}")))
 }
 
 impl Index {

@@ -53,6 +53,11 @@ pub use tokens::StoredToken;
 pub use uploads::UploadSession;
 pub use wasm::{AbiRow, ExportRow, ImportRow, ManifestCursor, ManifestRef, WasmOutcome, WasmRecord};
 
+/// A digest read back from the index; one that does not parse means the database is corrupt.
+pub(crate) fn digest_of(text: String) -> Result<wasmhub_oci::Digest, IndexError> {
+    text.parse().map_err(|_| IndexError::Corrupt(format!("digest {text:?}")))
+}
+
 pub(crate) fn now_millis() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)

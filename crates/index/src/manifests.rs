@@ -7,7 +7,7 @@ use crate::blobs::ensure_repository;
 use crate::coalesce::Coalescer;
 use crate::manifest_events::{manifest_deleted_in, pushed_in, tag_deleted_in, tag_target};
 use crate::wasm::write_wasm;
-use crate::{now_millis, Actor, Index, IndexError, WasmRecord};
+use crate::{digest_of, now_millis, Actor, Index, IndexError, WasmRecord};
 
 /// A checked manifest, ready to be recorded.
 #[derive(Debug, Clone)]
@@ -232,7 +232,7 @@ impl Index {
         let digest: String = row.try_get("digest")?;
         let media_type: String = row.try_get("media_type")?;
         Ok(Some(StoredManifest {
-            digest: digest.parse().map_err(|_| IndexError::Corrupt(format!("digest {digest:?}")))?,
+            digest: digest_of(digest)?,
             media_type: media_type.parse().map_err(|_| IndexError::Corrupt(format!("media type {media_type:?}")))?,
             content: row.try_get("content")?,
         }))

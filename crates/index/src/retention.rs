@@ -9,7 +9,7 @@ use sqlx::{AnyConnection, Row};
 use wasmhub_oci::{Digest, RepoName};
 
 use crate::gc::millis;
-use crate::{now_millis, Backend, Index, IndexError};
+use crate::{digest_of, now_millis, Backend, Index, IndexError};
 
 /// A retention policy as stored: the registry parses `pattern` and `protect` into types.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -37,10 +37,6 @@ pub struct ManifestRow {
     pub created_at: i64,
     pub subject: Option<Digest>,
     pub children: Vec<Digest>,
-}
-
-fn digest_of(text: String) -> Result<Digest, IndexError> {
-    text.parse().map_err(|_| IndexError::Corrupt(format!("digest {text:?}")))
 }
 
 /// Whether `repository`'s tags are immutable, inside the caller's transaction.

@@ -8,7 +8,7 @@
 use sqlx::{AnyConnection, Row};
 use wasmhub_oci::{Digest, RepoName};
 
-use crate::{now_millis, Index, IndexError};
+use crate::{digest_of, now_millis, Index, IndexError};
 
 /// Whether the artifact was understood.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -214,7 +214,7 @@ impl Index {
                 Ok(ManifestRef {
                     repository_id: row.try_get("repository_id")?,
                     repository: name.parse().map_err(|_| IndexError::Corrupt(format!("repository name {name:?}")))?,
-                    digest: digest.parse().map_err(|_| IndexError::Corrupt(format!("digest {digest:?}")))?,
+                    digest: digest_of(digest)?,
                     media_type: row.try_get("media_type")?,
                     content: row.try_get("content")?,
                 })
