@@ -22,6 +22,11 @@ impl JsonError {
     pub fn not_found(message: impl Into<String>) -> JsonError {
         JsonError { status: StatusCode::NOT_FOUND, code: "NOT_FOUND", message: message.into() }
     }
+
+    /// The message alone, for callers that answer in another format (the web pages).
+    pub fn into_message(self) -> String {
+        self.message
+    }
 }
 
 impl From<RegistryError> for JsonError {

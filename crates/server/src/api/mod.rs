@@ -3,9 +3,9 @@
 //! call, a serialisable response out; failures become `JsonError` in one place.
 
 mod admin;
-mod error;
+pub(crate) mod error;
 mod hub;
-mod params;
+pub(crate) mod params;
 mod repositories;
 mod search;
 

@@ -65,9 +65,13 @@ pub struct Paging {
 impl Paging {
     pub fn parse(params: &Params) -> Result<Paging, JsonError> {
         let per_page = params.number("per_page", DEFAULT_PER_PAGE, 1, MAX_PER_PAGE)?;
-        let max_page = (MAX_OFFSET / u64::from(per_page)) as u32;
-        let page = params.number("page", 1, 1, max_page)?;
+        let page = params.number("page", 1, 1, Paging::max_page(per_page))?;
         Ok(Paging { page, per_page })
+    }
+
+    /// The deepest page `per_page` allows.
+    pub fn max_page(per_page: u32) -> u32 {
+        (MAX_OFFSET / u64::from(per_page)) as u32
     }
 
     pub fn offset(self) -> u64 {

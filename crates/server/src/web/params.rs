@@ -1,81 +1,47 @@
 //! `/search` reads the same parameters, with the same limits, as `/api/v1/search`, so a URL
-//! can move between the page and the API by changing its path. (The API's parser answers
-//! with JSON errors; this one with a message for the 400 page.)
+//! can move between the page and the API by changing its path: it is the API's parser, its
+//! JSON error's message shown on a 400 page.
 
 use std::collections::HashMap;
 
-use wasmhub_registry::index::{query_words, SearchQuery, SearchSort};
+use wasmhub_registry::index::SearchQuery;
 
-pub const DEFAULT_PER_PAGE: u32 = 20;
-const MAX_PER_PAGE: u32 = 100;
-/// Deepest result served: `page * per_page` stays below this (deep OFFSETs are slow).
-const MAX_OFFSET: u64 = 10_000;
-const MAX_VALUE_CHARS: usize = 256;
-
-pub const FORMATS: &[&str] = &["soloOci", "soloCompat", "cncfWasm", "wasmToOci", "spin", "crunWasmEdge"];
-pub const KINDS: &[&str] = &["module", "component"];
-pub const SORTS: &[&str] = &["relevance", "updated", "name", "pulls"];
+use crate::api::error::JsonError;
+use crate::api::params::{search_query, Paging, Params};
+pub use crate::api::params::{DEFAULT_PER_PAGE, FORMATS, KINDS, SORTS};
 
 /// The text parameters a search page echoes back into its form and links, in URL order.
 pub const TEXT_KEYS: &[&str] = &["q", "type", "abi", "export", "import", "kind", "format", "namespace", "sort"];
 
 /// The deepest page `per_page` allows.
 pub fn max_page(per_page: u32) -> u32 {
-    (MAX_OFFSET / u64::from(per_page)) as u32
+    Paging::max_page(per_page)
 }
 
-/// A search request as the page shows it: the raw (trimmed) values, checked.
+/// A search request as the page shows it: the raw (trimmed) values, checked, and the query
+/// they make.
 #[derive(Debug, Clone, Default)]
 pub struct SearchParams {
     values: HashMap<&'static str, String>,
     pub page: u32,
     pub per_page: u32,
+    query: SearchQuery,
 }
 
 impl SearchParams {
-    /// Parses and checks a query string; the error is a message for a 400 page.
+    /// Parses and checks a query string with the API's own parser; the error is its message,
+    /// for a 400 page.
     pub fn parse(query: Option<&str>) -> Result<SearchParams, String> {
-        let mut raw: HashMap<String, String> = HashMap::new();
-        for (key, value) in form_urlencoded::parse(query.unwrap_or_default().as_bytes()) {
-            if value.chars().count() > MAX_VALUE_CHARS {
-                return Err(format!("`{key}` is longer than {MAX_VALUE_CHARS} characters"));
-            }
-            raw.insert(key.into_owned(), value.trim().to_owned());
-        }
-        let mut values = HashMap::new();
-        for key in TEXT_KEYS {
-            if let Some(value) = raw.get(*key).filter(|v| !v.is_empty()) {
-                values.insert(*key, value.clone());
-            }
-        }
-        let number = |key: &str, default: u32, max: u32| -> Result<u32, String> {
-            match raw.get(key).filter(|v| !v.is_empty()) {
-                None => Ok(default),
-                Some(text) => match text.parse::<u32>() {
-                    Ok(n) if (1..=max).contains(&n) => Ok(n),
-                    _ => Err(format!("`{key}` must be an integer from 1 to {max}, not {text:?}")),
-                },
-            }
-        };
-        let per_page = number("per_page", DEFAULT_PER_PAGE, MAX_PER_PAGE)?;
-        let page = number("page", 1, max_page(per_page))?;
-        let params = SearchParams { values, page, per_page };
-        for (key, allowed) in [("kind", KINDS), ("format", FORMATS), ("sort", SORTS)] {
-            if let Some(value) = params.get(key).filter(|v| !allowed.contains(v)) {
-                return Err(format!("`{key}` must be one of {}, not {value:?}", allowed.join(", ")));
-            }
-        }
-        if let Some(ns) = params.get("namespace") {
-            if ns.trim_matches('/').parse::<wasmhub_registry::oci::RepoName>().is_err() {
-                return Err(format!("`namespace` is not a repository name prefix: {ns:?}"));
-            }
-        }
-        Ok(params)
+        let raw = Params::parse(query).map_err(JsonError::into_message)?;
+        let (query, paging) = search_query(&raw).map_err(JsonError::into_message)?;
+        let values = TEXT_KEYS.iter().filter_map(|key| raw.text(key).map(|value| (*key, value))).collect();
+        Ok(SearchParams { values, page: paging.page, per_page: paging.per_page, query })
     }
 
     /// No text or filters: page 1 of everything, `per_page` at a time.
     pub fn empty(per_page: u32) -> SearchParams {
-        SearchParams { values: HashMap::new(), page: 1, per_page }
+        let query = SearchQuery { limit: per_page, ..SearchQuery::default() };
+        SearchParams { values: HashMap::new(), page: 1, per_page, query }
     }
 
     /// A parameter's value, or None when absent or empty.
@@ -89,26 +55,7 @@ impl SearchParams {
     }
 
     pub fn query(&self) -> SearchQuery {
-        let text = |key: &str| self.get(key).map(str::to_owned);
-        SearchQuery {
-            words: self.get("q").map(query_words).unwrap_or_default(),
-            runtime_type: text("type"),
-            abi: text("abi"),
-            export: text("export"),
-            import: text("import"),
-            kind: text("kind"),
-            format: text("format"),
-            namespace: self.get("namespace").map(|ns| ns.trim_matches('/').to_owned()),
-            repository: None,
-            sort: match self.get("sort") {
-                Some("updated") => SearchSort::Updated,
-                Some("name") => SearchSort::Name,
-                Some("pulls") => SearchSort::Pulls,
-                _ => SearchSort::Relevance,
-            },
-            offset: u64::from(self.page - 1) * u64::from(self.per_page),
-            limit: self.per_page,
-        }
+        self.query.clone()
     }
 
     /// The `/search` URL for these parameters with `changes` applied (an empty value removes
