@@ -68,6 +68,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../../../migrations/sqlite/0009_pulls.sql"),
         postgres: include_str!("../../../migrations/postgres/0009_pulls.sql"),
     },
+    Migration {
+        version: 10,
+        name: "search_words",
+        sqlite: include_str!("../../../migrations/sqlite/0010_search_words.sql"),
+        postgres: include_str!("../../../migrations/postgres/0010_search_words.sql"),
+    },
 ];
 
 /// Arbitrary constant naming wasmhub's migration lock among PostgreSQL advisory locks.

@@ -2,13 +2,19 @@
 //! page of results, read from the search tables of migration 0005 (`search_entries`,
 //! `search_facets`, `search_counts`, `search_terms`; kept in step by triggers).
 //!
-//! Every query here is built by `Filter`, so the visibility predicate (accounts and private
-//! repositories, issue 8) comes from one place: `Visibility::predicate`, or the `private`
-//! flag the triggers copy from it. Free text differs per backend (FTS5 on SQLite, a tsvector
-//! on PostgreSQL) in `TextSearch`; the page's plan hint (SQLite has no statistics) is the
-//! other place that branches on `Index::backend()`.
+//! Every query here is built by `Filter` (filter.rs), so the visibility predicate (accounts
+//! and private repositories, issue 8) comes from one place: `Visibility::predicate`, or the
+//! `private` flag the triggers copy from it. Exports, imports and free-text words are all
+//! terms of `search_terms` (terms.rs). Ranking by relevance differs per backend (FTS5's bm25
+//! on SQLite, `ts_rank` on PostgreSQL) in `TextRank`; the page's plan hint (SQLite has no
+//! statistics) is the other place that branches on `Index::backend()`.
 
+mod filter;
 mod pulls_order;
+mod terms;
+
+use filter::{Filter, Probe};
+use terms::Field;
 
 use sqlx::any::AnyRow;
 use sqlx::Row;
@@ -150,198 +156,6 @@ pub(crate) fn read_hit(row: &AnyRow) -> Result<SearchHit, IndexError> {
     })
 }
 
-/// The backend-specific pieces of a free-text match.
-struct TextSearch {
-    /// A condition on `s.artifact_id`.
-    condition: String,
-    /// For relevance order: a join, and the rank it gives (ascending: best first).
-    rank_join: String,
-    rank: String,
-    /// Whether the rank join already keeps only matches (then `condition` is left out).
-    rank_join_filters: bool,
-    /// How many artifacts match the words alone, when ranking costs per such match.
-    text_matches: Option<String>,
-    argument: String,
-}
-
-impl TextSearch {
-    fn new(backend: Backend, words: &[String], param: usize) -> TextSearch {
-        match backend {
-            // FTS5 computes bm25 for every document matching the words, whatever else the
-            // search filters on; counting them first (a read of the index alone) tells
-            // whether ranking fits the budget.
-            Backend::Sqlite => TextSearch {
-                condition: format!("s.artifact_id IN (SELECT rowid FROM wasm_fts WHERE wasm_fts MATCH ${param})"),
-                rank_join: format!(
-                    "JOIN (SELECT rowid AS fts_id, rank AS fts_rank FROM wasm_fts WHERE wasm_fts MATCH ${param}) f
-                     ON f.fts_id = s.artifact_id"
-                ),
-                rank: "f.fts_rank".into(),
-                rank_join_filters: true,
-                text_matches: Some(format!("(SELECT COUNT(*) FROM wasm_fts WHERE wasm_fts MATCH ${param})")),
-                // Words are alphanumeric (see `SearchQuery::words`), so quoting is enough.
-                argument: words.iter().map(|w| format!("\"{w}\"*")).collect::<Vec<_>>().join(" "),
-            },
-            // ts_rank is computed for the rows that pass every filter only.
-            Backend::Postgres => TextSearch {
-                condition: format!(
-                    "s.artifact_id IN (SELECT id FROM wasm_artifacts WHERE search_vector @@ to_tsquery('simple', ${param}))"
-                ),
-                rank_join: "JOIN wasm_artifacts f ON f.id = s.artifact_id".into(),
-                rank: format!("-ts_rank(f.search_vector, to_tsquery('simple', ${param}))"),
-                rank_join_filters: false,
-                text_matches: None,
-                argument: words.iter().map(|w| format!("{w}:*")).collect::<Vec<_>>().join(" & "),
-            },
-        }
-    }
-}
-
-/// Conditions on `s` (a `search_entries` row) with their arguments, numbered in order (free
-/// text, when present, is `$1`). Each
-/// filter is a test on one of the columns every `search_entries` index carries (`private`,
-/// `facet_id`, `artifact_id`, `repository_id`), so totals, facets and pages are read from an
-/// index without visiting the wide tables.
-struct Filter {
-    conditions: Vec<String>,
-    /// Export and import filters: (`search_terms.field`, parameter number), see `Probe`.
-    artifact_tests: Vec<(&'static str, usize)>,
-    args: Vec<String>,
-    text: Option<TextSearch>,
-    /// The facet filter, `IN (...)` of facet row ids, when there is one.
-    facet: Option<String>,
-    /// Whether only the facet filter and visibility apply (so `search_counts` answers totals),
-    /// and at most one export or import term (then its `search_terms` rows answer them).
-    counted: bool,
-    visibility: Visibility,
-}
-
-/// How an artifact-level filter (exports, imports) is tested.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Probe {
-    /// `artifact_id IN (list)`: the list is read once; for totals, which visit every match.
-    List,
-    /// `EXISTS (...)` per row: an index probe; for a page walked in order, which stops early.
-    PerRow,
-}
-
-impl Filter {
-    fn new(index: &Index, query: &SearchQuery, visibility: Visibility) -> Filter {
-        let mut filter = Filter {
-            conditions: Vec::new(),
-            artifact_tests: Vec::new(),
-            args: Vec::new(),
-            text: None,
-            facet: None,
-            counted: false,
-            visibility,
-        };
-        if !query.words.is_empty() {
-            let text = TextSearch::new(index.backend(), &query.words, 1);
-            filter.args.push(text.argument.clone());
-            filter.text = Some(text);
-        }
-        // Runtime type, kind, format and ABI are properties of the facet row: one subquery for
-        // all, so the few facet rows that pass drive the search.
-        let mut facet = Vec::new();
-        for (column, value) in [("runtime_type", &query.runtime_type), ("kind", &query.kind), ("format", &query.format)]
-        {
-            if let Some(value) = value {
-                filter.args.push(value.clone());
-                facet.push(format!("{column} = ${}", filter.args.len()));
-            }
-        }
-        if let Some(abi) = &query.abi {
-            filter.args.push(abi.clone());
-            facet.push(format!("id IN (SELECT facet_id FROM search_facet_abis WHERE abi = ${})", filter.args.len()));
-        }
-        if !facet.is_empty() {
-            let facet = format!("IN (SELECT id FROM search_facets WHERE {})", facet.join(" AND "));
-            filter.conditions.push(format!("s.facet_id {facet}"));
-            filter.facet = Some(facet);
-        }
-        filter.visibility = visibility;
-        for (value, field) in [(&query.export, "export"), (&query.import, "import")] {
-            if let Some(value) = value {
-                filter.args.push(value.clone());
-                filter.artifact_tests.push((field, filter.args.len()));
-            }
-        }
-        filter.counted = filter.artifact_tests.len() <= 1
-            && query.words.is_empty()
-            && query.repository.is_none()
-            && query.namespace.is_none();
-        filter.add(query.repository.as_deref(), |n| {
-            format!("s.repository_id IN (SELECT id FROM repositories WHERE name = ${n})")
-        });
-        if let Some(condition) = visibility.entry_condition() {
-            filter.conditions.push(condition);
-        }
-        if let Some(namespace) = &query.namespace {
-            // Names under `ns/` sort between `ns/` and `ns0` ('0' follows '/'), bytewise on
-            // both backends: an index range, and no LIKE wildcards to escape.
-            let namespace = namespace.trim_end_matches('/');
-            filter.args.push(format!("{namespace}/"));
-            filter.args.push(format!("{namespace}0"));
-            let (low, high) = (filter.args.len() - 1, filter.args.len());
-            filter.conditions.push(format!(
-                "s.repository_id IN (SELECT id FROM repositories WHERE name >= ${low} AND name < ${high})"
-            ));
-        }
-        filter
-    }
-
-    fn add(&mut self, value: Option<&str>, condition: impl FnOnce(usize) -> String) {
-        if let Some(value) = value {
-            self.args.push(value.to_owned());
-            self.conditions.push(condition(self.args.len()));
-        }
-    }
-
-    /// `WHERE ...` (or nothing), with or without the free-text condition.
-    fn where_clause(&self, with_text: bool, probe: Probe) -> String {
-        let text = self.text.as_ref().filter(|_| with_text).map(|text| text.condition.clone());
-        let artifact_tests = self.artifact_tests.iter().map(|(field, n)| match probe {
-            Probe::List => {
-                format!(
-                    "s.artifact_id IN (SELECT artifact_id FROM search_terms WHERE field = '{field}' AND term = ${n})"
-                )
-            }
-            Probe::PerRow => format!(
-                "EXISTS (SELECT 1 FROM search_terms x
-                         WHERE x.field = '{field}' AND x.term = ${n} AND x.artifact_id = s.artifact_id)"
-            ),
-        });
-        let conditions: Vec<String> = self.conditions.iter().cloned().chain(artifact_tests).chain(text).collect();
-        if conditions.is_empty() {
-            String::new()
-        } else {
-            format!("WHERE {}", conditions.join(" AND "))
-        }
-    }
-
-    fn bind<'q>(&'q self, sql: &'q str) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>> {
-        self.args.iter().fold(sqlx::query(sql), |query, arg| query.bind(arg.as_str()))
-    }
-}
-
-impl Visibility {
-    /// The visibility predicate as a condition on a `search_entries` row `s`, whose `private`
-    /// mirrors its repository's (kept in step by a trigger): `None` when everything is visible.
-    /// A signed-in user's private repositories are found by `predicate` itself.
-    fn entry_condition(self) -> Option<String> {
-        match self {
-            Visibility::All => None,
-            Visibility::Public => Some("s.private = 0".into()),
-            Visibility::Nothing => Some("1 = 0".into()),
-            Visibility::PublicOr { .. } => Some(format!(
-                "(s.private = 0 OR s.repository_id IN (SELECT r.id FROM repositories r WHERE r.private <> 0 AND {}))",
-                self.predicate()
-            )),
-        }
-    }
-}
-
 /// Free text is ordered by relevance when ranking scores at most this many modules: on SQLite
 /// those matching the words (FTS5 scores them all, whatever else is filtered), on PostgreSQL
 /// those matching the whole search. Broader searches list newest first. Scoring reads each
@@ -354,75 +168,93 @@ pub const RANK_LIMIT: u64 = 2_000;
 /// entries); at or below it, by reading the matches and sorting them.
 const WALK_THRESHOLD: u64 = 5_000;
 
+/// How a page is ordered by relevance: a common table expression (SQLite), a join, the rank it
+/// gives (ascending: best first), and the argument of its text query (bound after the
+/// filter's own).
+struct TextRank {
+    with: String,
+    join: &'static str,
+    rank: String,
+    argument: String,
+}
+
 impl Index {
     /// One page of tagged Wasm artifacts matching `query`, the total, and facet counts.
     ///
-    /// First one `GROUP BY facet_id` gives the exact total and all three facets (a facet row
-    /// holds runtime type, kind and ABIs): over `search_counts` or one term's `search_terms`
-    /// rows when the filters allow, else over the matching `search_entries`. Knowing the total
-    /// then picks the page's plan: see `RANK_LIMIT` and `WALK_THRESHOLD`. The page's ids come
-    /// from `search_entries` alone; only those rows are joined to the wide tables.
+    /// The wanted terms (words, export, import) are resolved first (`resolve_terms`). Then one
+    /// `GROUP BY facet_id` gives the exact total and all three facets (a facet row holds
+    /// runtime type, kind and ABIs): over `search_counts` or the driving term's
+    /// `search_terms` rows when the filters allow, else over the matching `search_entries`.
+    /// Knowing the total then picks the page's plan: see `RANK_LIMIT` and `WALK_THRESHOLD`.
+    /// The page's ids come from the narrow tables alone; only those rows are joined to the
+    /// wide ones.
     pub async fn search(&self, query: &SearchQuery, visibility: Visibility) -> Result<SearchResults, IndexError> {
-        let filter = Filter::new(self, query, visibility);
-        let conditions = filter.where_clause(true, Probe::List);
-        let text_matches = filter.text.as_ref().and_then(|text| text.text_matches.as_deref());
-        let grouped = match (filter.counted, filter.visibility) {
-            // Kept per (facet row, privacy), a few rows whatever the number of modules; or per
-            // (term, artifact) with the artifact's facet row, privacy and tag count: one index
-            // range over the term's rows.
-            (true, Visibility::All | Visibility::Public | Visibility::Nothing) => {
-                let (from, n, mut tests) = match filter.artifact_tests.first() {
-                    None => ("search_counts c", "c.n", Vec::new()),
-                    Some((field, n)) => (
-                        "search_terms c",
-                        "c.tag_count",
-                        vec![format!("c.field = '{field}'"), format!("c.term = ${n}")],
-                    ),
-                };
-                tests.extend(filter.facet.iter().map(|facet| format!("c.facet_id {facet}")));
-                match filter.visibility {
-                    Visibility::Public => tests.push("c.private = 0".into()),
-                    Visibility::Nothing => tests.push("1 = 0".into()),
-                    _ => {}
-                }
-                let tests = if tests.is_empty() { String::new() } else { format!("WHERE {}", tests.join(" AND ")) };
-                format!(
-                    "SELECT c.facet_id, CAST(SUM({n}) AS BIGINT) AS n FROM {from} {tests}
-                     GROUP BY c.facet_id HAVING SUM({n}) > 0"
-                )
-            }
-            _ => format!("SELECT s.facet_id, COUNT(*) AS n FROM search_entries s {conditions} GROUP BY s.facet_id"),
+        let resolved = self.resolve_terms(&Filter::wanted(query)).await?;
+        let Some(filter) = Filter::new(query, visibility, resolved) else {
+            return Ok(SearchResults::default());
         };
         let counts_sql = format!(
-            "SELECT g.facet_id, g.n, f.runtime_type, f.kind, fa.abi{}
-             FROM ({grouped}) g
+            "SELECT g.facet_id, g.n, f.runtime_type, f.kind, fa.abi
+             FROM ({}) g
              JOIN search_facets f ON f.id = g.facet_id
              LEFT JOIN search_facet_abis fa ON fa.facet_id = g.facet_id",
-            text_matches.map(|count| format!(", {count} AS text_matches")).unwrap_or_default()
+            grouped_sql(&filter)
         );
-        let counts = filter.bind(&counts_sql).fetch_all(&self.pool).await?;
+        let counts = filter.bind(&counts_sql, &[]).fetch_all(&self.pool).await?;
         let (total, facets) = tally(&counts)?;
         if total <= query.offset || query.limit == 0 {
             return Ok(SearchResults { total, items: Vec::new(), facets });
         }
-        let to_rank = match text_matches {
-            Some(_) => counts[0].try_get::<i64, _>("text_matches")? as u64,
-            None => total,
-        };
         if query.sort == SearchSort::Pulls {
             let items = self.pulls_page(query, &filter, total).await?;
             return Ok(SearchResults { total, items, facets });
         }
-        let items_sql = self.page_sql(query, &filter, total, to_rank);
-        let items = filter.bind(&items_sql).fetch_all(&self.pool).await?;
+        let rank = self.text_rank(query, &filter, total);
+        let items_sql = self.page_sql(query, &filter, total, rank.as_ref());
+        let extra: Vec<String> = rank.into_iter().map(|rank| rank.argument).collect();
+        let items = filter.bind(&items_sql, &extra).fetch_all(&self.pool).await?;
         Ok(SearchResults { total, items: items.iter().map(read_hit).collect::<Result<_, _>>()?, facets })
     }
 
-    /// The page's SQL, for `total` matches of which `to_rank` would be ranked by relevance.
-    fn page_sql(&self, query: &SearchQuery, filter: &Filter, total: u64, to_rank: u64) -> String {
-        let text = filter.text.as_ref().filter(|_| query.sort == SearchSort::Relevance && to_rank <= RANK_LIMIT);
+    /// How to rank a free-text search by relevance, when it is asked for and fits `RANK_LIMIT`.
+    fn text_rank(&self, query: &SearchQuery, filter: &Filter, total: u64) -> Option<TextRank> {
+        if query.words.is_empty() || query.sort != SearchSort::Relevance {
+            return None;
+        }
+        let n = filter.args.len() + 1;
+        match self.backend() {
+            // FTS5 scores every artifact that has the words, whatever else the search filters
+            // on: at most as many as the narrowest word has rows. Materialised once, and a
+            // left join, so the words (matched in `search_terms`) decide what is found even
+            // where FTS5's tokenizer splits a word differently.
+            Backend::Sqlite => {
+                let to_rank =
+                    filter.tests.iter().filter(|test| test.field == Field::Word).map(|test| test.rows).min()?;
+                (to_rank <= RANK_LIMIT).then(|| TextRank {
+                    with: format!(
+                        "WITH ranked AS MATERIALIZED
+                           (SELECT rowid AS fts_id, rank AS fts_rank FROM wasm_fts WHERE wasm_fts MATCH ${n})"
+                    ),
+                    join: "LEFT JOIN ranked f ON f.fts_id = s.artifact_id",
+                    rank: "COALESCE(f.fts_rank, 0)".into(),
+                    // Words are alphanumeric (see `SearchQuery::words`), so quoting is enough.
+                    argument: query.words.iter().map(|w| format!("\"{w}\"*")).collect::<Vec<_>>().join(" "),
+                })
+            }
+            // ts_rank is computed for the rows that pass every filter only.
+            Backend::Postgres => (total <= RANK_LIMIT).then(|| TextRank {
+                with: String::new(),
+                join: "JOIN wasm_artifacts f ON f.id = s.artifact_id",
+                rank: format!("-ts_rank(f.search_vector, to_tsquery('simple', ${n}))"),
+                argument: query.words.iter().map(|w| format!("{w}:*")).collect::<Vec<_>>().join(" & "),
+            }),
+        }
+    }
+
+    /// The page's SQL, for `total` matches, ranked by `rank` when there is one.
+    fn page_sql(&self, query: &SearchQuery, filter: &Filter, total: u64, rank: Option<&TextRank>) -> String {
         // Every order ends in (repository, tag), unique, so pages never overlap or skip.
-        let (order, walk_index) = match (query.sort, text) {
+        let (order, walk_index) = match (query.sort, rank) {
             (SearchSort::Relevance, Some(_)) => ("fts_rank, s.updated_at DESC, s.repository, s.tag", None),
             (SearchSort::Relevance | SearchSort::Updated, _) => {
                 ("s.updated_at DESC, s.repository, s.tag", Some("search_entries_by_updated"))
@@ -438,17 +270,18 @@ impl Index {
             Some(index) if self.backend() == Backend::Sqlite => format!("INDEXED BY {index}"),
             _ => String::new(),
         };
-        let (rank_join, rank_column) = match text {
-            Some(text) => (text.rank_join.as_str(), format!(", {} AS fts_rank", text.rank)),
-            None => ("", String::new()),
+        let (with, join, rank_column) = match rank {
+            Some(rank) => (rank.with.as_str(), rank.join, format!(", {} AS fts_rank", rank.rank)),
+            None => ("", "", String::new()),
         };
-        // A page walked in order probes each row it passes; one read from the matches reads
-        // each list once.
+        // A page walked in order probes each row it passes; otherwise the driver's rows (or
+        // each test's list, read once) give the matches, which are sorted.
         let probe = if walk.is_some() { Probe::PerRow } else { Probe::List };
-        let conditions = filter.where_clause(!text.is_some_and(|text| text.rank_join_filters), probe);
+        let matches = filter.matches_sql(walk.is_none(), &format!("search_entries s {hint}"), join, probe, &[]);
         format!(
-            "SELECT {HIT_COLUMNS}
-             FROM (SELECT s.id{rank_column} FROM search_entries s {hint} {rank_join} {conditions}
+            "{with}
+             SELECT {HIT_COLUMNS}
+             FROM (SELECT s.id{rank_column} {matches}
                    ORDER BY {order} LIMIT {} OFFSET {}) p
              JOIN search_entries s ON s.id = p.id
              JOIN tags t ON t.repository_id = s.repository_id AND t.name = s.tag
@@ -460,6 +293,35 @@ impl Index {
             order.replace("fts_rank", "p.fts_rank")
         )
     }
+}
+
+/// Per facet row, the matches of `filter` (`facet_id`, `n`). Kept per (facet row, privacy) in
+/// `search_counts`, a few rows whatever the number of modules; or per (term, artifact) with the
+/// artifact's facet row, privacy and tag count in `search_terms`: one index range over the
+/// driving term's rows, each probing the other terms. Otherwise counted over the entries.
+fn grouped_sql(filter: &Filter) -> String {
+    if !filter.counted {
+        let matches = filter.matches_sql(filter.driver.is_some(), "search_entries s", "", Probe::List, &[]);
+        return format!("SELECT s.facet_id, COUNT(*) AS n {matches} GROUP BY s.facet_id");
+    }
+    let (from, n, mut tests) = match filter.driving() {
+        None => ("search_counts c", "c.n", Vec::new()),
+        Some(driver) => (
+            "search_terms c",
+            "c.tag_count",
+            std::iter::once(driver.on("c")).chain(filter.probes().map(|test| test.probe("c.artifact_id"))).collect(),
+        ),
+    };
+    tests.extend(filter.facet.iter().map(|facet| format!("c.facet_id {facet}")));
+    match filter.visibility {
+        Visibility::Public => tests.push("c.private = 0".into()),
+        Visibility::Nothing => tests.push("1 = 0".into()),
+        _ => {}
+    }
+    let tests = if tests.is_empty() { String::new() } else { format!("WHERE {}", tests.join(" AND ")) };
+    format!(
+        "SELECT c.facet_id, CAST(SUM({n}) AS BIGINT) AS n FROM {from} {tests} GROUP BY c.facet_id HAVING SUM({n}) > 0"
+    )
 }
 
 /// The total and the facets from per-facet-row counts: one row per (facet row, ABI), so a

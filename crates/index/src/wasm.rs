@@ -71,6 +71,9 @@ pub struct WasmRecord {
     pub facts_json: String,
 }
 
+/// Most words of one artifact's text that free text matches (the rest are not indexed).
+const MAX_TEXT_WORDS: usize = 1_000;
+
 /// Replaces the facts of one manifest within the caller's transaction (`None` removes them).
 pub(crate) async fn write_wasm(
     conn: &mut AnyConnection,
@@ -86,6 +89,10 @@ pub(crate) async fn write_wasm(
         .await?;
     let Some(record) = record else { return Ok(()) };
     let abi_list = record.abis.iter().map(|a| a.abi.as_str()).collect::<Vec<_>>().join(",");
+    // Stored as the free-text words and nothing else, which the triggers of migration 0010
+    // split on spaces; bounded, as annotations are as long as a manifest allows.
+    let words = crate::text_words(&record.search_text);
+    let search_text = words[..words.len().min(MAX_TEXT_WORDS)].join(" ");
     let row = sqlx::query(
         "INSERT INTO wasm_artifacts
             (repository_id, manifest_digest, format, outcome, reason, runtime_type, kind, wasi,
@@ -107,7 +114,7 @@ pub(crate) async fn write_wasm(
     .bind(record.title.clone())
     .bind(record.description.clone())
     .bind(record.version.clone())
-    .bind(record.search_text.as_str())
+    .bind(search_text)
     .bind(record.facts_json.as_str())
     .bind(now_millis())
     .fetch_one(&mut *conn)

@@ -18,6 +18,7 @@ on_both_backends!(
     reindexed_facts_replace_the_old_ones,
     private_repositories_follow_visibility_changes,
     pages_follow_the_requested_order,
+    free_text_matches_words_as_prefixes_once_per_tag,
 );
 
 fn name(s: &str) -> RepoName {
@@ -288,6 +289,51 @@ async fn pages_follow_the_requested_order(index: &Index) {
     push(index, "c/one", "m0", Some(wasi("module c/one")), &["v1"]).await;
     let updated = search(index, SearchQuery { sort: SearchSort::Updated, limit: 1, ..SearchQuery::default() }).await;
     assert_eq!(found(&updated), ["c/one:v1"]);
+}
+
+async fn free_text_matches_words_as_prefixes_once_per_tag(index: &Index) {
+    // One module holds three words starting with "rat": it is still one match per tag.
+    push(index, "a/rate", "m1", Some(envoy("0.2.1", "proxy_on_tick", "rate ratelimit ratio jwt")), &["v1", "v2"]).await;
+    push(index, "a/jwt", "m2", Some(envoy("0.2.0", "proxy_on_tick", "jwt jwt jwt tokens")), &["v1"]).await;
+    push(index, "b/cli", "m3", Some(wasi("Command-line JWT, rate")), &["v1"]).await;
+    push(index, "b/untagged", "m4", Some(wasi("rate jwt")), &[]).await;
+    let words = |text: &str| SearchQuery { words: query_words(text), ..all() };
+
+    for (text, expected) in [
+        ("rat", vec!["a/rate:v1", "a/rate:v2", "b/cli:v1"]),
+        ("ratel", vec!["a/rate:v1", "a/rate:v2"]),
+        ("RATE jwt", vec!["a/rate:v1", "a/rate:v2", "b/cli:v1"]),
+        ("jwt tok", vec!["a/jwt:v1"]),
+        ("command line", vec!["b/cli:v1"]),
+        ("rat zebra", vec![]),
+        ("zebra", vec![]),
+    ] {
+        let results = search(index, words(text)).await;
+        assert_eq!(sorted(found(&results)), expected, "{text}");
+        assert_eq!(results.total, expected.len() as u64, "{text}");
+    }
+    let results = search(index, words("jwt")).await;
+    assert_eq!(results.facets.runtime_type, facet(&[("envoy_proxy", 3), ("wasi", 1)]));
+    assert_eq!(results.facets.abi, facet(&[("0.2.1", 2), ("0.2.0", 1)]));
+    // Relevance puts the module that is most about the word first.
+    assert_eq!(found(&results)[0], "a/jwt:v1");
+    // Combined with the other filters, whichever drives.
+    let combined = SearchQuery { export: Some("proxy_on_tick".into()), abi: Some("0.2.1".into()), ..words("rat") };
+    assert_eq!(sorted(found(&search(index, combined).await)), ["a/rate:v1", "a/rate:v2"]);
+    let wasi_only = SearchQuery { runtime_type: Some("wasi".into()), ..words("jwt") };
+    assert_eq!(found(&search(index, wasi_only).await), ["b/cli:v1"]);
+
+    // Words follow privacy, for anonymous callers and for a signed-in owner.
+    let alice = index.create_user(&"a".parse().unwrap(), "hash", false).await.unwrap();
+    assert!(index.set_repository_private(&name("a/rate"), true).await.unwrap());
+    let public = index.search(&words("rat"), Visibility::Public).await.unwrap();
+    assert_eq!((found(&public), public.total), (vec!["b/cli:v1".to_string()], 1));
+    let owner = index.search(&words("rat"), Visibility::PublicOr { user_id: alice }).await.unwrap();
+    assert_eq!(owner.total, 3);
+    // A moved tag takes its words with it.
+    push(index, "b/cli", "m5", Some(wasi("renamed")), &["v1"]).await;
+    assert_eq!(search(index, words("command")).await.total, 0);
+    assert_eq!(found(&search(index, words("renamed")).await), ["b/cli:v1"]);
 }
 
 /// Tags record their update time in milliseconds: waiting past one keeps two pushes apart in

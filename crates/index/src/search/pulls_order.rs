@@ -14,8 +14,8 @@ use crate::{Backend, Index, IndexError};
 /// Entries of pulled repositories, with their counts, read from the pulled repositories:
 /// `CROSS JOIN` fixes that join order on SQLite, whose planner (without statistics) otherwise
 /// scanned every entry to probe `repository_pulls`. `PULLED_JOIN` goes into the `WHERE`.
-const PULLED: &str = "FROM repository_pulls rp CROSS JOIN search_entries s
-                      LEFT JOIN tag_pulls tp ON tp.repository_id = s.repository_id AND tp.tag = s.tag";
+const PULLED: &str = "repository_pulls rp CROSS JOIN search_entries s";
+const PULLED_TAGS: &str = "LEFT JOIN tag_pulls tp ON tp.repository_id = s.repository_id AND tp.tag = s.tag";
 const PULLED_JOIN: &str = "s.repository_id = rp.repository_id";
 
 impl Index {
@@ -26,9 +26,9 @@ impl Index {
         filter: &Filter,
         total: u64,
     ) -> Result<Vec<SearchHit>, IndexError> {
-        let pulled_conditions = and(filter.where_clause(true, Probe::List), PULLED_JOIN);
-        let count_sql = format!("SELECT COUNT(*) AS n {PULLED} {pulled_conditions}");
-        let pulled: i64 = sqlx::Row::try_get(&filter.bind(&count_sql).fetch_one(&self.pool).await?, "n")?;
+        let pulled_from = filter.matches_sql(false, PULLED, PULLED_TAGS, Probe::List, &[PULLED_JOIN]);
+        let count_sql = format!("SELECT COUNT(*) AS n {pulled_from}");
+        let pulled: i64 = sqlx::Row::try_get(&filter.bind(&count_sql, &[]).fetch_one(&self.pool).await?, "n")?;
         let pulled = pulled as u64;
         let (offset, limit) = (query.offset, u64::from(query.limit));
 
@@ -38,12 +38,12 @@ impl Index {
             let sql = with_hits(
                 &format!(
                     "SELECT s.id, rp.pulls AS pulls_r, COALESCE(tp.pulls, 0) AS pulls_t
-                     {PULLED} {pulled_conditions}
+                     {pulled_from}
                      ORDER BY pulls_r DESC, pulls_t DESC, s.repository, s.tag LIMIT {take} OFFSET {offset}"
                 ),
                 "p.pulls_r DESC, p.pulls_t DESC, s.repository, s.tag",
             );
-            for row in filter.bind(&sql).fetch_all(&self.pool).await? {
+            for row in filter.bind(&sql, &[]).fetch_all(&self.pool).await? {
                 hits.push(read_hit(&row)?);
             }
         }
@@ -56,28 +56,19 @@ impl Index {
             let hint = if walk && self.backend() == Backend::Sqlite { "INDEXED BY search_entries_by_name" } else { "" };
             let probe = if walk { Probe::PerRow } else { Probe::List };
             let unpulled = "s.repository_id NOT IN (SELECT repository_id FROM repository_pulls)";
-            let conditions = and(filter.where_clause(true, probe), unpulled);
+            let matches = filter.matches_sql(false, &format!("search_entries s {hint}"), "", probe, &[unpulled]);
             let sql = with_hits(
                 &format!(
-                    "SELECT s.id FROM search_entries s {hint} {conditions}
+                    "SELECT s.id {matches}
                      ORDER BY s.repository, s.tag LIMIT {wanted} OFFSET {skip}"
                 ),
                 "s.repository, s.tag",
             );
-            for row in filter.bind(&sql).fetch_all(&self.pool).await? {
+            for row in filter.bind(&sql, &[]).fetch_all(&self.pool).await? {
                 hits.push(read_hit(&row)?);
             }
         }
         Ok(hits)
-    }
-}
-
-/// `where_clause` (`WHERE ...` or nothing) with one more condition.
-fn and(where_clause: String, condition: &str) -> String {
-    if where_clause.is_empty() {
-        format!("WHERE {condition}")
-    } else {
-        format!("{where_clause} AND {condition}")
     }
 }
 

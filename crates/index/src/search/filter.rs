@@ -1,0 +1,197 @@
+//! A search's conditions, built once and shared by the count, the page and the pull-ordered
+//! page, so the visibility predicate (accounts and private repositories, issue 8) and every
+//! filter come from one place.
+
+use super::terms::{Field, Matcher, Resolved, TermTest, Wanted};
+use super::{SearchQuery, Visibility};
+
+/// How the term tests that do not drive are applied to a `search_entries` row.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(super) enum Probe {
+    /// `artifact_id IN (list)`: the list is read once; for plans that visit most of it.
+    List,
+    /// `EXISTS (...)` per row: an index probe; for a page walked in order, which stops early,
+    /// and for rows already narrowed by a driver.
+    PerRow,
+}
+
+/// Conditions on `s` (a `search_entries` row) and term tests, with their arguments numbered in
+/// order. Each condition on `s` tests one of the columns every `search_entries` index carries
+/// (`private`, `facet_id`, `artifact_id`, `repository_id`), so totals, facets and pages are
+/// read from an index without visiting the wide tables.
+pub(super) struct Filter {
+    conditions: Vec<String>,
+    /// Exports, imports and free-text words, each matched in `search_terms`.
+    pub tests: Vec<TermTest>,
+    /// The equality test with the fewest rows, which drives the search when there is one.
+    pub driver: Option<usize>,
+    pub args: Vec<String>,
+    /// The facet filter, `IN (...)` of facet row ids, when there is one.
+    pub facet: Option<String>,
+    /// Whether only facet values, term tests and a visibility without a user apply: then
+    /// `search_counts` (no tests) or the driver's own rows (each carries facet, privacy and tag
+    /// count) answer totals without a join.
+    pub counted: bool,
+    pub visibility: Visibility,
+}
+
+impl Filter {
+    /// The terms `query` asks `search_terms` for, in the order `new` expects them resolved.
+    pub fn wanted(query: &SearchQuery) -> Vec<Wanted<'_>> {
+        let words = query.words.iter().map(|word| Wanted { field: Field::Word, value: word, prefix: true });
+        let whole = [(Field::Export, &query.export), (Field::Import, &query.import)]
+            .into_iter()
+            .filter_map(|(field, value)| value.as_deref().map(|value| Wanted { field, value, prefix: false }));
+        words.chain(whole).collect()
+    }
+
+    /// The filter of `query`, given its wanted terms resolved; `None` when a term matches
+    /// nothing stored, so nothing can match.
+    pub fn new(query: &SearchQuery, visibility: Visibility, resolved: Vec<Resolved>) -> Option<Filter> {
+        let mut filter = Filter {
+            conditions: Vec::new(),
+            tests: Vec::new(),
+            driver: None,
+            args: Vec::new(),
+            facet: None,
+            counted: false,
+            visibility,
+        };
+        for (wanted, resolved) in Filter::wanted(query).into_iter().zip(resolved) {
+            let (matcher, rows) = match resolved {
+                Resolved::Nothing => return None,
+                Resolved::Exact { term, rows } => {
+                    filter.args.push(term);
+                    (Matcher::Equal(filter.args.len()), rows)
+                }
+                Resolved::Prefix { rows } => {
+                    filter.args.push(wanted.value.to_owned());
+                    filter.args.push(super::terms::prefix_end(wanted.value));
+                    (Matcher::Range { low: filter.args.len() - 1, high: filter.args.len() }, rows)
+                }
+            };
+            filter.tests.push(TermTest { field: wanted.field, matcher, rows });
+        }
+        filter.driver = (0..filter.tests.len())
+            .filter(|&i| matches!(filter.tests[i].matcher, Matcher::Equal(_)))
+            .min_by_key(|&i| filter.tests[i].rows);
+        // Runtime type, kind, format and ABI are properties of the facet row: one subquery for
+        // all, so the few facet rows that pass drive the search.
+        let mut facet = Vec::new();
+        for (column, value) in [("runtime_type", &query.runtime_type), ("kind", &query.kind), ("format", &query.format)]
+        {
+            if let Some(value) = value {
+                filter.args.push(value.clone());
+                facet.push(format!("{column} = ${}", filter.args.len()));
+            }
+        }
+        if let Some(abi) = &query.abi {
+            filter.args.push(abi.clone());
+            facet.push(format!("id IN (SELECT facet_id FROM search_facet_abis WHERE abi = ${})", filter.args.len()));
+        }
+        if !facet.is_empty() {
+            let facet = format!("IN (SELECT id FROM search_facets WHERE {})", facet.join(" AND "));
+            filter.conditions.push(format!("s.facet_id {facet}"));
+            filter.facet = Some(facet);
+        }
+        filter.counted = (filter.tests.is_empty() || filter.driver.is_some())
+            && query.repository.is_none()
+            && query.namespace.is_none()
+            && !matches!(visibility, Visibility::PublicOr { .. });
+        if let Some(repository) = &query.repository {
+            filter.args.push(repository.clone());
+            let n = filter.args.len();
+            filter.conditions.push(format!("s.repository_id IN (SELECT id FROM repositories WHERE name = ${n})"));
+        }
+        if let Some(condition) = visibility.entry_condition() {
+            filter.conditions.push(condition);
+        }
+        if let Some(namespace) = &query.namespace {
+            // Names under `ns/` sort between `ns/` and `ns0` ('0' follows '/'), bytewise on
+            // both backends: an index range, and no LIKE wildcards to escape.
+            let namespace = namespace.trim_end_matches('/');
+            filter.args.push(format!("{namespace}/"));
+            filter.args.push(format!("{namespace}0"));
+            let (low, high) = (filter.args.len() - 1, filter.args.len());
+            filter.conditions.push(format!(
+                "s.repository_id IN (SELECT id FROM repositories WHERE name >= ${low} AND name < ${high})"
+            ));
+        }
+        Some(filter)
+    }
+
+    /// The driving test, when there is one.
+    pub fn driving(&self) -> Option<&TermTest> {
+        self.driver.map(|i| &self.tests[i])
+    }
+
+    /// The term tests other than the driver.
+    pub fn probes(&self) -> impl Iterator<Item = &TermTest> {
+        self.tests.iter().enumerate().filter(|(i, _)| Some(*i) != self.driver).map(|(_, test)| test)
+    }
+
+    /// `FROM ... WHERE ...` over the matching `search_entries` rows `s`. With `driven`, the
+    /// driver's `search_terms` rows (`d`) come first and each joins its entries (`CROSS JOIN`
+    /// keeps that order on SQLite, whose planner has no statistics); otherwise the entries
+    /// are read from `s_source` (`search_entries s`, perhaps with an index hint) and every
+    /// test applies as `probe` says. `joins` go between the tables and the conditions, `extra`
+    /// conditions after this filter's.
+    pub fn matches_sql(&self, driven: bool, s_source: &str, joins: &str, probe: Probe, extra: &[&str]) -> String {
+        let mut conditions = Vec::new();
+        let from = match self.driving().filter(|_| driven) {
+            Some(driver) => {
+                conditions.push(driver.on("d"));
+                // The driver's rows carry facet row, privacy and tag count: what cannot match
+                // is skipped in the index, before any join.
+                conditions.push("d.tag_count > 0".into());
+                conditions.extend(self.facet.iter().map(|facet| format!("d.facet_id {facet}")));
+                if self.visibility == Visibility::Public {
+                    conditions.push("d.private = 0".into());
+                }
+                conditions.push("s.artifact_id = d.artifact_id".into());
+                conditions.extend(self.probes().map(|test| test.probe("s.artifact_id")));
+                "search_terms d CROSS JOIN search_entries s".to_owned()
+            }
+            None => {
+                conditions.extend(self.tests.iter().map(|test| match probe {
+                    Probe::List => test.list("s.artifact_id"),
+                    Probe::PerRow => test.probe("s.artifact_id"),
+                }));
+                s_source.to_owned()
+            }
+        };
+        conditions.extend(self.conditions.iter().cloned());
+        conditions.extend(extra.iter().map(|condition| condition.to_string()));
+        if conditions.is_empty() {
+            format!("FROM {from} {joins}")
+        } else {
+            format!("FROM {from} {joins} WHERE {}", conditions.join(" AND "))
+        }
+    }
+
+    /// The query `sql` with this filter's arguments, then `extra` ones, bound in order.
+    pub fn bind<'q>(
+        &'q self,
+        sql: &'q str,
+        extra: &'q [String],
+    ) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>> {
+        self.args.iter().chain(extra).fold(sqlx::query(sql), |query, arg| query.bind(arg.as_str()))
+    }
+}
+
+impl Visibility {
+    /// The visibility predicate as a condition on a `search_entries` row `s`, whose `private`
+    /// mirrors its repository's (kept in step by a trigger): `None` when everything is visible.
+    /// A signed-in user's private repositories are found by `predicate` itself.
+    fn entry_condition(self) -> Option<String> {
+        match self {
+            Visibility::All => None,
+            Visibility::Public => Some("s.private = 0".into()),
+            Visibility::Nothing => Some("1 = 0".into()),
+            Visibility::PublicOr { .. } => Some(format!(
+                "(s.private = 0 OR s.repository_id IN (SELECT r.id FROM repositories r WHERE r.private <> 0 AND {}))",
+                self.predicate()
+            )),
+        }
+    }
+}
