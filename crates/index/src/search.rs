@@ -14,7 +14,6 @@ mod pulls_order;
 mod terms;
 
 use filter::{Filter, Probe};
-use terms::Field;
 
 use sqlx::any::AnyRow;
 use sqlx::Row;
@@ -168,6 +167,21 @@ pub const RANK_LIMIT: u64 = 2_000;
 /// entries); at or below it, by reading the matches and sorting them.
 const WALK_THRESHOLD: u64 = 5_000;
 
+/// Index entries a walk may read for a page of matches that are too few for `WALK_THRESHOLD`:
+/// reading the matches instead costs a table read for each of them and a sort, several times
+/// an index entry. 2,783 matches of 100,000 (two common words): a walk read ~720 entries for
+/// the first page, 1 ms, against 11 ms to read and sort them all.
+const WALK_BUDGET: u64 = 5_000;
+
+/// About how many entries a walk in page order reads to fill rows up to `end`, when `total` of
+/// `entries` match, spread evenly (`u64::MAX` when unknown).
+fn walk_reads(entries: u64, end: u64, total: u64) -> u64 {
+    if entries == 0 || total == 0 {
+        return u64::MAX;
+    }
+    entries.saturating_mul(end) / total
+}
+
 /// How a page is ordered by relevance: a common table expression (SQLite), a join, the rank it
 /// gives (ascending: best first), and the argument of its text query (bound after the
 /// filter's own).
@@ -189,8 +203,18 @@ impl Index {
     /// The page's ids come from the narrow tables alone; only those rows are joined to the
     /// wide ones.
     pub async fn search(&self, query: &SearchQuery, visibility: Visibility) -> Result<SearchResults, IndexError> {
-        let resolved = self.resolve_terms(&Filter::wanted(query)).await?;
-        let Some(filter) = Filter::new(query, visibility, resolved) else {
+        let wanted = Filter::wanted(query);
+        // Rows are counted to choose among several tests, and on SQLite to know whether
+        // ranking fits (see `text_rank`); one test alone needs no count.
+        let count_cap = if wanted.len() > 1 {
+            terms::COUNT_CAP
+        } else if self.backend() == Backend::Sqlite && !query.words.is_empty() && query.sort == SearchSort::Relevance {
+            RANK_LIMIT + 1
+        } else {
+            0
+        };
+        let (resolved, entries) = self.resolve_terms(&wanted, count_cap).await?;
+        let Some(filter) = Filter::new(self.backend(), query, visibility, resolved) else {
             return Ok(SearchResults::default());
         };
         let counts_sql = format!(
@@ -210,7 +234,7 @@ impl Index {
             return Ok(SearchResults { total, items, facets });
         }
         let rank = self.text_rank(query, &filter, total);
-        let items_sql = self.page_sql(query, &filter, total, rank.as_ref());
+        let items_sql = self.page_sql(query, &filter, total, entries, rank.as_ref());
         let extra: Vec<String> = rank.into_iter().map(|rank| rank.argument).collect();
         let items = filter.bind(&items_sql, &extra).fetch_all(&self.pool).await?;
         Ok(SearchResults { total, items: items.iter().map(read_hit).collect::<Result<_, _>>()?, facets })
@@ -228,8 +252,7 @@ impl Index {
             // left join, so the words (matched in `search_terms`) decide what is found even
             // where FTS5's tokenizer splits a word differently.
             Backend::Sqlite => {
-                let to_rank =
-                    filter.tests.iter().filter(|test| test.field == Field::Word).map(|test| test.rows).min()?;
+                let to_rank = filter.fewest_word_rows?;
                 (to_rank <= RANK_LIMIT).then(|| TextRank {
                     with: format!(
                         "WITH ranked AS MATERIALIZED
@@ -251,8 +274,16 @@ impl Index {
         }
     }
 
-    /// The page's SQL, for `total` matches, ranked by `rank` when there is one.
-    fn page_sql(&self, query: &SearchQuery, filter: &Filter, total: u64, rank: Option<&TextRank>) -> String {
+    /// The page's SQL, for `total` matches of `entries` (0: not read), ranked by `rank` when
+    /// there is one.
+    fn page_sql(
+        &self,
+        query: &SearchQuery,
+        filter: &Filter,
+        total: u64,
+        entries: u64,
+        rank: Option<&TextRank>,
+    ) -> String {
         // Every order ends in (repository, tag), unique, so pages never overlap or skip.
         let (order, walk_index) = match (query.sort, rank) {
             (SearchSort::Relevance, Some(_)) => ("fts_rank, s.updated_at DESC, s.repository, s.tag", None),
@@ -265,7 +296,8 @@ impl Index {
         };
         // SQLite's planner has no statistics to tell a broad filter from a narrow one; PostgreSQL's
         // has, and is left to choose.
-        let walk = walk_index.filter(|_| total > WALK_THRESHOLD);
+        let reads = walk_reads(entries, query.offset + u64::from(query.limit), total);
+        let walk = walk_index.filter(|_| total > WALK_THRESHOLD || reads <= WALK_BUDGET);
         let hint = match walk {
             Some(index) if self.backend() == Backend::Sqlite => format!("INDEXED BY {index}"),
             _ => String::new(),
@@ -301,7 +333,7 @@ impl Index {
 /// driving term's rows, each probing the other terms. Otherwise counted over the entries.
 fn grouped_sql(filter: &Filter) -> String {
     if !filter.counted {
-        let matches = filter.matches_sql(filter.driver.is_some(), "search_entries s", "", Probe::List, &[]);
+        let matches = filter.matches_sql(filter.driven(), "search_entries s", "", Probe::List, &[]);
         return format!("SELECT s.facet_id, COUNT(*) AS n {matches} GROUP BY s.facet_id");
     }
     let (from, n, mut tests) = match filter.driving() {

@@ -4,6 +4,7 @@
 
 use super::terms::{Field, Matcher, Resolved, TermTest, Wanted};
 use super::{SearchQuery, Visibility};
+use crate::Backend;
 
 /// How the term tests that do not drive are applied to a `search_entries` row.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -23,8 +24,17 @@ pub(super) struct Filter {
     conditions: Vec<String>,
     /// Exports, imports and free-text words, each matched in `search_terms`.
     pub tests: Vec<TermTest>,
-    /// The equality test with the fewest rows, which drives the search when there is one.
+    /// Two words or more on SQLite: the artifacts that have them all, from FTS5 (a query
+    /// yielding `id`), which intersects posting lists far faster than probing one word's
+    /// rows for the others (1 ms against 20 ms for two words in a sixth of 100,000 modules).
+    /// The words are then not among `tests`.
+    pub text: Option<String>,
+    /// The equality test with the fewest rows, which drives the search when there is one and
+    /// there is no `text`.
     pub driver: Option<usize>,
+    /// The fewest rows any one word has (counted up to a cap): how many artifacts have all
+    /// the words, at most.
+    pub fewest_word_rows: Option<u64>,
     pub args: Vec<String>,
     /// The facet filter, `IN (...)` of facet row ids, when there is one.
     pub facet: Option<String>,
@@ -47,30 +57,58 @@ impl Filter {
 
     /// The filter of `query`, given its wanted terms resolved; `None` when a term matches
     /// nothing stored, so nothing can match.
-    pub fn new(query: &SearchQuery, visibility: Visibility, resolved: Vec<Resolved>) -> Option<Filter> {
+    pub fn new(
+        backend: Backend,
+        query: &SearchQuery,
+        visibility: Visibility,
+        resolved: Vec<Resolved>,
+    ) -> Option<Filter> {
         let mut filter = Filter {
             conditions: Vec::new(),
             tests: Vec::new(),
+            text: None,
             driver: None,
+            fewest_word_rows: None,
             args: Vec::new(),
             facet: None,
             counted: false,
             visibility,
         };
+        // On SQLite, two words or more go to FTS5 together, each as (word, is a prefix).
+        // PostgreSQL joins the words' index-only scans instead (a hash or merge join), faster
+        // than its GIN index, whose matches are rechecked against the wide artifact rows.
+        let many_words = backend == Backend::Sqlite && query.words.len() > 1;
+        let mut text_words = Vec::new();
         for (wanted, resolved) in Filter::wanted(query).into_iter().zip(resolved) {
-            let (matcher, rows) = match resolved {
+            let rows = match &resolved {
                 Resolved::Nothing => return None,
-                Resolved::Exact { term, rows } => {
+                Resolved::Exact { rows, .. } | Resolved::Prefix { rows } => *rows,
+            };
+            if wanted.field == Field::Word {
+                filter.fewest_word_rows = Some(filter.fewest_word_rows.map_or(rows, |fewest| fewest.min(rows)));
+            }
+            if many_words && wanted.field == Field::Word {
+                text_words.push(match resolved {
+                    Resolved::Exact { term, .. } => (term, false),
+                    _ => (wanted.value.to_owned(), true),
+                });
+                continue;
+            }
+            let matcher = match resolved {
+                Resolved::Exact { term, .. } => {
                     filter.args.push(term);
-                    (Matcher::Equal(filter.args.len()), rows)
+                    Matcher::Equal(filter.args.len())
                 }
-                Resolved::Prefix { rows } => {
+                _ => {
                     filter.args.push(wanted.value.to_owned());
                     filter.args.push(super::terms::prefix_end(wanted.value));
-                    (Matcher::Range { low: filter.args.len() - 1, high: filter.args.len() }, rows)
+                    Matcher::Range { low: filter.args.len() - 1, high: filter.args.len() }
                 }
             };
             filter.tests.push(TermTest { field: wanted.field, matcher, rows });
+        }
+        if many_words {
+            filter.text = Some(full_text_list(&text_words, &mut filter.args));
         }
         filter.driver = (0..filter.tests.len())
             .filter(|&i| matches!(filter.tests[i].matcher, Matcher::Equal(_)))
@@ -91,10 +129,10 @@ impl Filter {
         }
         if !facet.is_empty() {
             let facet = format!("IN (SELECT id FROM search_facets WHERE {})", facet.join(" AND "));
-            filter.conditions.push(format!("s.facet_id {facet}"));
             filter.facet = Some(facet);
         }
-        filter.counted = (filter.tests.is_empty() || filter.driver.is_some())
+        filter.counted = filter.text.is_none()
+            && (filter.tests.is_empty() || filter.driver.is_some())
             && query.repository.is_none()
             && query.namespace.is_none()
             && !matches!(visibility, Visibility::PublicOr { .. });
@@ -103,7 +141,7 @@ impl Filter {
             let n = filter.args.len();
             filter.conditions.push(format!("s.repository_id IN (SELECT id FROM repositories WHERE name = ${n})"));
         }
-        if let Some(condition) = visibility.entry_condition() {
+        if let Some(condition) = visibility.entry_condition().filter(|_| visibility != Visibility::Public) {
             filter.conditions.push(condition);
         }
         if let Some(namespace) = &query.namespace {
@@ -120,14 +158,20 @@ impl Filter {
         Some(filter)
     }
 
-    /// The driving test, when there is one.
+    /// The driving test, when a term drives.
     pub fn driving(&self) -> Option<&TermTest> {
-        self.driver.map(|i| &self.tests[i])
+        self.driver.filter(|_| self.text.is_none()).map(|i| &self.tests[i])
     }
 
-    /// The term tests other than the driver.
+    /// Whether the search has a driver (a term or the full-text list).
+    pub fn driven(&self) -> bool {
+        self.text.is_some() || self.driver.is_some()
+    }
+
+    /// The term tests other than the driving one.
     pub fn probes(&self) -> impl Iterator<Item = &TermTest> {
-        self.tests.iter().enumerate().filter(|(i, _)| Some(*i) != self.driver).map(|(_, test)| test)
+        let driver = self.driving().map(|_| self.driver);
+        self.tests.iter().enumerate().filter(move |(i, _)| driver != Some(Some(*i))).map(|(_, test)| test)
     }
 
     /// `FROM ... WHERE ...` over the matching `search_entries` rows `s`. With `driven`, the
@@ -138,8 +182,14 @@ impl Filter {
     /// conditions after this filter's.
     pub fn matches_sql(&self, driven: bool, s_source: &str, joins: &str, probe: Probe, extra: &[&str]) -> String {
         let mut conditions = Vec::new();
-        let from = match self.driving().filter(|_| driven) {
-            Some(driver) => {
+        let from = match (self.text.as_deref(), self.driving()) {
+            (Some(text), _) if driven => {
+                conditions.push("s.artifact_id = d.id".into());
+                conditions.extend(self.entry_facet_and_privacy());
+                conditions.extend(self.probes().map(|test| test.probe("s.artifact_id")));
+                format!("({text}) d CROSS JOIN search_entries s")
+            }
+            (_, Some(driver)) if driven => {
                 conditions.push(driver.on("d"));
                 // The driver's rows carry facet row, privacy and tag count: what cannot match
                 // is skipped in the index, before any join.
@@ -149,10 +199,14 @@ impl Filter {
                     conditions.push("d.private = 0".into());
                 }
                 conditions.push("s.artifact_id = d.artifact_id".into());
+                // An entry's facet row and privacy are its artifact's: tested on `d` above.
                 conditions.extend(self.probes().map(|test| test.probe("s.artifact_id")));
                 "search_terms d CROSS JOIN search_entries s".to_owned()
             }
-            None => {
+            _ => {
+                conditions.extend(self.entry_facet_and_privacy());
+                // A full-text list is read once, whatever the probe of the terms.
+                conditions.extend(self.text.iter().map(|text| format!("s.artifact_id IN ({text})")));
                 conditions.extend(self.tests.iter().map(|test| match probe {
                     Probe::List => test.list("s.artifact_id"),
                     Probe::PerRow => test.probe("s.artifact_id"),
@@ -169,6 +223,14 @@ impl Filter {
         }
     }
 
+    /// The facet filter and an anonymous caller's visibility as conditions on the entry `s`
+    /// (a term's rows carry both, so a search a term drives tests them there instead).
+    fn entry_facet_and_privacy(&self) -> Vec<String> {
+        let facet = self.facet.iter().map(|facet| format!("s.facet_id {facet}"));
+        let public = (self.visibility == Visibility::Public).then(|| "s.private = 0".to_owned());
+        facet.chain(public).collect()
+    }
+
     /// The query `sql` with this filter's arguments, then `extra` ones, bound in order.
     pub fn bind<'q>(
         &'q self,
@@ -177,6 +239,16 @@ impl Filter {
     ) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>> {
         self.args.iter().chain(extra).fold(sqlx::query(sql), |query, arg| query.bind(arg.as_str()))
     }
+}
+
+/// The artifacts with every one of `words` (each a word and whether it is a prefix), from
+/// SQLite's FTS5 index, as a query yielding `id`; its argument is added to `args`. A word that
+/// resolved to one stored word is matched whole, which reads one posting list instead of every
+/// list under the prefix. Words are letters and digits, so quoting is enough.
+fn full_text_list(words: &[(String, bool)], args: &mut Vec<String>) -> String {
+    let text = words.iter().map(|(w, prefix)| format!("\"{w}\"{}", if *prefix { "*" } else { "" }));
+    args.push(text.collect::<Vec<_>>().join(" "));
+    format!("SELECT rowid AS id FROM wasm_fts WHERE wasm_fts MATCH ${}", args.len())
 }
 
 impl Visibility {

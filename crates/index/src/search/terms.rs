@@ -16,7 +16,7 @@ use crate::{Index, IndexError};
 
 /// Rows of one term counted before planning, at most: enough to choose the narrowest driver
 /// and to tell whether ranking fits `RANK_LIMIT`, without reading a common word's every row.
-const COUNT_CAP: u64 = 10_000;
+pub(super) const COUNT_CAP: u64 = 5_000;
 
 /// One field of `search_terms`: what `field` holds for it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -109,9 +109,16 @@ impl Index {
     /// Resolves every wanted term in one statement: for a prefix, its first and last stored
     /// term; for each, its rows counted up to `COUNT_CAP`. Each subquery is an index seek or a
     /// bounded range of `search_terms`' primary key.
-    pub(super) async fn resolve_terms(&self, wanted: &[Wanted<'_>]) -> Result<Vec<Resolved>, IndexError> {
+    /// Rows are counted up to `cap` (at most `COUNT_CAP`; 0: not counted, reported as
+    /// `u64::MAX`). Also reads how many entries there are in all (for the page's plan).
+    pub(super) async fn resolve_terms(
+        &self,
+        wanted: &[Wanted<'_>],
+        cap: u64,
+    ) -> Result<(Vec<Resolved>, u64), IndexError> {
+        let cap = cap.min(COUNT_CAP);
         if wanted.is_empty() {
-            return Ok(Vec::new());
+            return Ok((Vec::new(), 0));
         }
         let mut args: Vec<String> = Vec::new();
         let mut columns = Vec::new();
@@ -125,27 +132,34 @@ impl Index {
             } else {
                 format!("field = '{field}' AND term = ${low}")
             };
+            let rows = match cap {
+                0 => "-1".to_owned(),
+                cap => format!("(SELECT COUNT(*) FROM (SELECT 1 FROM search_terms WHERE {range} LIMIT {cap}) c{i})"),
+            };
             columns.push(format!(
                 "(SELECT term FROM search_terms WHERE {range} ORDER BY term LIMIT 1) AS first{i},
                  (SELECT term FROM search_terms WHERE {range} ORDER BY term DESC LIMIT 1) AS last{i},
-                 (SELECT COUNT(*) FROM (SELECT 1 FROM search_terms WHERE {range} LIMIT {COUNT_CAP}) c{i}) AS rows{i}"
+                 CAST({rows} AS BIGINT) AS rows{i}"
             ));
         }
-        let sql = format!("SELECT {}", columns.join(", "));
+        let sql =
+            format!("SELECT {}, (SELECT CAST(SUM(n) AS BIGINT) FROM search_counts) AS entries", columns.join(", "));
         let row =
             args.iter().fold(sqlx::query(&sql), |query, arg| query.bind(arg.as_str())).fetch_one(&self.pool).await?;
-        (0..wanted.len())
+        let entries = row.try_get::<Option<i64>, _>("entries")?.unwrap_or(0) as u64;
+        let resolved = (0..wanted.len())
             .map(|i| {
                 let first: Option<String> = row.try_get(format!("first{i}").as_str())?;
                 let last: Option<String> = row.try_get(format!("last{i}").as_str())?;
-                let rows = row.try_get::<i64, _>(format!("rows{i}").as_str())? as u64;
+                let rows = u64::try_from(row.try_get::<i64, _>(format!("rows{i}").as_str())?).unwrap_or(u64::MAX);
                 Ok(match (first, last) {
                     (Some(first), Some(last)) if first == last => Resolved::Exact { term: first, rows },
                     (Some(_), Some(_)) => Resolved::Prefix { rows },
                     _ => Resolved::Nothing,
                 })
             })
-            .collect()
+            .collect::<Result<_, IndexError>>()?;
+        Ok((resolved, entries))
     }
 }
 
