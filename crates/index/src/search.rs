@@ -204,14 +204,13 @@ impl Index {
     /// wide ones.
     pub async fn search(&self, query: &SearchQuery, visibility: Visibility) -> Result<SearchResults, IndexError> {
         let wanted = Filter::wanted(query);
-        // Rows are counted to choose among several tests, and on SQLite to know whether
-        // ranking fits (see `text_rank`); one test alone needs no count.
-        let count_cap = if wanted.len() > 1 {
-            terms::COUNT_CAP
-        } else if self.backend() == Backend::Sqlite && !query.words.is_empty() && query.sort == SearchSort::Relevance {
-            RANK_LIMIT + 1
-        } else {
-            0
+        // On SQLite rows are counted to choose the driver among several tests (its planner,
+        // without statistics, follows the order the SQL gives) and to know whether ranking
+        // fits (see `text_rank`). PostgreSQL's planner orders joins from its statistics.
+        let count_cap = match self.backend() {
+            Backend::Sqlite if wanted.len() > 1 => terms::COUNT_CAP,
+            Backend::Sqlite if !query.words.is_empty() && query.sort == SearchSort::Relevance => RANK_LIMIT + 1,
+            _ => 0,
         };
         let (resolved, entries) = self.resolve_terms(&wanted, count_cap).await?;
         let Some(filter) = Filter::new(self.backend(), query, visibility, resolved) else {
