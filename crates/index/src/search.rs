@@ -221,7 +221,7 @@ impl Index {
              FROM ({}) g
              JOIN search_facets f ON f.id = g.facet_id
              LEFT JOIN search_facet_abis fa ON fa.facet_id = g.facet_id",
-            grouped_sql(&filter)
+            grouped_sql(self.backend(), &filter)
         );
         let counts = filter.bind(&counts_sql, &[]).fetch_all(&self.pool).await?;
         let (total, facets) = tally(&counts)?;
@@ -330,7 +330,30 @@ impl Index {
 /// `search_counts`, a few rows whatever the number of modules; or per (term, artifact) with the
 /// artifact's facet row, privacy and tag count in `search_terms`: one index range over the
 /// driving term's rows, each probing the other terms. Otherwise counted over the entries.
-fn grouped_sql(filter: &Filter) -> String {
+///
+/// A signed-in user sees public entries and the private ones of their namespaces: the public
+/// count is the anonymous caller's, and the few private entries the user may see are counted
+/// from those repositories' entries (`s.private <> 0` and public entries are disjoint).
+/// Counting every visible entry instead took 30-50 ms at 100,000 modules.
+fn grouped_sql(backend: Backend, filter: &Filter) -> String {
+    if let (true, Visibility::PublicOr { .. }) = (filter.counted, filter.visibility) {
+        let public = grouped_sql(backend, &filter.seen_by(Visibility::Public));
+        let own = format!(
+            "s.private <> 0 AND s.repository_id IN (SELECT r.id FROM repositories r WHERE r.private <> 0 AND {})",
+            filter.visibility.predicate()
+        );
+        // From the user's private repositories' entries, whatever SQLite's planner would guess.
+        let source = match backend {
+            Backend::Sqlite => "search_entries s INDEXED BY search_entries_by_tag",
+            Backend::Postgres => "search_entries s",
+        };
+        let private = filter.seen_by(Visibility::All).matches_sql(false, source, "", Probe::List, &[&own]);
+        return format!(
+            "SELECT u.facet_id, CAST(SUM(u.n) AS BIGINT) AS n
+             FROM ({public} UNION ALL SELECT s.facet_id, COUNT(*) AS n {private} GROUP BY s.facet_id) u
+             GROUP BY u.facet_id"
+        );
+    }
     if !filter.counted {
         let matches = filter.matches_sql(filter.driven(), "search_entries s", "", Probe::List, &[]);
         return format!("SELECT s.facet_id, COUNT(*) AS n {matches} GROUP BY s.facet_id");

@@ -268,6 +268,14 @@ async fn private_repositories_follow_visibility_changes(index: &Index) {
     assert!(index.set_repository_private(&name("alice/secret"), true).await.unwrap());
     assert_eq!(index.search(&import, Visibility::Public).await.unwrap().total, 1);
     assert_eq!(index.search(&import, Visibility::All).await.unwrap().total, 3);
+    // A signed-in user's totals and facets: the public ones plus their own private entries.
+    let owner = index.search(&import, Visibility::PublicOr { user_id: alice_id }).await.unwrap();
+    assert_eq!((owner.total, owner.facets.runtime_type.clone()), (3, facet(&[("wasi", 3)])));
+    assert_eq!(sorted(found(&owner)), ["alice/secret:v1", "alice/secret:v2", "bob/open:v1"]);
+    let other = index.search(&import, Visibility::PublicOr { user_id: bob_id }).await.unwrap();
+    assert_eq!((other.total, found(&other)), (1, vec!["bob/open:v1".to_string()]));
+    let everything = index.search(&all(), Visibility::PublicOr { user_id: alice_id }).await.unwrap();
+    assert_eq!((everything.total, everything.facets.kind), (3, facet(&[("module", 3)])));
 }
 
 async fn pages_follow_the_requested_order(index: &Index) {

@@ -20,6 +20,7 @@ pub(super) enum Probe {
 /// order. Each condition on `s` tests one of the columns every `search_entries` index carries
 /// (`private`, `facet_id`, `artifact_id`, `repository_id`), so totals, facets and pages are
 /// read from an index without visiting the wide tables.
+#[derive(Clone)]
 pub(super) struct Filter {
     conditions: Vec<String>,
     /// Exports, imports and free-text words, each matched in `search_terms`.
@@ -38,9 +39,9 @@ pub(super) struct Filter {
     pub args: Vec<String>,
     /// The facet filter, `IN (...)` of facet row ids, when there is one.
     pub facet: Option<String>,
-    /// Whether only facet values, term tests and a visibility without a user apply: then
-    /// `search_counts` (no tests) or the driver's own rows (each carries facet, privacy and tag
-    /// count) answer totals without a join.
+    /// Whether only facet values, term tests and visibility apply: then `search_counts` (no
+    /// tests) or the driver's own rows (each carries facet, privacy and tag count) answer
+    /// totals without a join (for a signed-in user, the public ones; see `grouped_sql`).
     pub counted: bool,
     pub visibility: Visibility,
 }
@@ -134,15 +135,11 @@ impl Filter {
         filter.counted = filter.text.is_none()
             && (filter.tests.is_empty() || filter.driver.is_some())
             && query.repository.is_none()
-            && query.namespace.is_none()
-            && !matches!(visibility, Visibility::PublicOr { .. });
+            && query.namespace.is_none();
         if let Some(repository) = &query.repository {
             filter.args.push(repository.clone());
             let n = filter.args.len();
             filter.conditions.push(format!("s.repository_id IN (SELECT id FROM repositories WHERE name = ${n})"));
-        }
-        if let Some(condition) = visibility.entry_condition().filter(|_| visibility != Visibility::Public) {
-            filter.conditions.push(condition);
         }
         if let Some(namespace) = &query.namespace {
             // Names under `ns/` sort between `ns/` and `ns0` ('0' follows '/'), bytewise on
@@ -195,8 +192,9 @@ impl Filter {
                 // is skipped in the index, before any join.
                 conditions.push("d.tag_count > 0".into());
                 conditions.extend(self.facet.iter().map(|facet| format!("d.facet_id {facet}")));
-                if self.visibility == Visibility::Public {
-                    conditions.push("d.private = 0".into());
+                match self.visibility {
+                    Visibility::Public => conditions.push("d.private = 0".into()),
+                    other => conditions.extend(other.entry_condition()),
                 }
                 conditions.push("s.artifact_id = d.artifact_id".into());
                 // An entry's facet row and privacy are its artifact's: tested on `d` above.
@@ -223,12 +221,16 @@ impl Filter {
         }
     }
 
-    /// The facet filter and an anonymous caller's visibility as conditions on the entry `s`
-    /// (a term's rows carry both, so a search a term drives tests them there instead).
+    /// The facet filter and the caller's visibility as conditions on the entry `s` (a term's
+    /// rows carry facet and privacy, so a search a term drives tests those there instead).
     fn entry_facet_and_privacy(&self) -> Vec<String> {
         let facet = self.facet.iter().map(|facet| format!("s.facet_id {facet}"));
-        let public = (self.visibility == Visibility::Public).then(|| "s.private = 0".to_owned());
-        facet.chain(public).collect()
+        facet.chain(self.visibility.entry_condition()).collect()
+    }
+
+    /// The same filter for another caller.
+    pub fn seen_by(&self, visibility: Visibility) -> Filter {
+        Filter { visibility, ..self.clone() }
     }
 
     /// The query `sql` with this filter's arguments, then `extra` ones, bound in order.
@@ -255,7 +257,7 @@ impl Visibility {
     /// The visibility predicate as a condition on a `search_entries` row `s`, whose `private`
     /// mirrors its repository's (kept in step by a trigger): `None` when everything is visible.
     /// A signed-in user's private repositories are found by `predicate` itself.
-    fn entry_condition(self) -> Option<String> {
+    pub(super) fn entry_condition(self) -> Option<String> {
         match self {
             Visibility::All => None,
             Visibility::Public => Some("s.private = 0".into()),
