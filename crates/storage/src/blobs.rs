@@ -15,7 +15,7 @@ use object_store::{GetOptions, GetRange, ObjectStore, PutPayload, PutPayloadMut,
 use wasmhub_metrics::OpMetrics;
 use wasmhub_oci::{Digest, DigestHasher, UploadId};
 
-use crate::{PartKey, StorageError, StorageLocation, WrittenPart};
+use crate::{local, PartKey, StorageError, StorageLocation, WrittenPart};
 
 /// Bodies are written in parts of this size (S3's minimum part is 5 MiB): the most a single
 /// write holds in memory, times `MAX_PARTS_IN_FLIGHT`.
@@ -25,6 +25,9 @@ const MAX_PARTS_IN_FLIGHT: usize = 2;
 const LOCAL_READ_CHUNK: usize = 1024 * 1024;
 /// Chunks read ahead of a slow client (the memory one pull holds at most).
 const LOCAL_READ_AHEAD: usize = 2;
+/// A local part body larger than this is written by a thread of its own while it arrives;
+/// a smaller one is written whole once it has arrived.
+const LOCAL_WRITE_THRESHOLD: usize = 1024 * 1024;
 
 pub type BlobStream = BoxStream<'static, Result<Bytes, StorageError>>;
 
@@ -149,6 +152,9 @@ impl BlobStore {
         E: Into<Box<dyn StdError + Send + Sync>>,
     {
         let key = PartKey::new(upload);
+        if let Some(root) = &self.local_root {
+            return write_part_local(root.join(key.as_str()), key, hasher, body, limit).await;
+        }
         let mut body = std::pin::pin!(body);
         let mut size = 0u64;
         // Small bodies (the common case for configs and small layers) become one plain PUT;
@@ -224,6 +230,11 @@ impl BlobStore {
 
     async fn commit_blob_untimed(&self, parts: &[PartKey], digest: &Digest) -> Result<(), StorageError> {
         let target = blob_path(digest);
+        if let (Some(root), [single]) = (&self.local_root, parts) {
+            let committed = local::rename_into_place(root.join(single.as_str()), root.join(target.as_ref())).await;
+            self.prune_upload_directories(parts).await;
+            return committed;
+        }
         if self.blob_exists(digest).await? {
             self.delete_parts(parts).await;
             return Ok(());
@@ -310,6 +321,50 @@ impl BlobStore {
             }
         }
     }
+}
+
+/// `write_part` for the local directory backend: hashed on the caller's task as chunks arrive,
+/// written by `local::PartWriter` (one blocking call for a small body, a writer thread beside
+/// the task for a big one).
+async fn write_part_local<S, E>(
+    path: PathBuf,
+    key: PartKey,
+    mut hasher: DigestHasher,
+    body: S,
+    limit: Option<u64>,
+) -> Result<(WrittenPart, DigestHasher), StorageError>
+where
+    S: Stream<Item = Result<Bytes, E>> + Send,
+    E: Into<Box<dyn StdError + Send + Sync>>,
+{
+    // axum's body stream reports its length in bytes here (`BodyDataStream::size_hint`): exact
+    // with a `Content-Length`. Only ever a hint for preallocating the file; any other stream's
+    // figure just makes the preallocation wrong, and the file is cut to size anyway.
+    let expected = body.size_hint().1.map(|bytes| bytes as u64);
+    let mut body = std::pin::pin!(body);
+    let mut writer = local::PartWriter::new(path, expected, LOCAL_WRITE_THRESHOLD);
+    let mut size = 0u64;
+    let received: Result<(), StorageError> = async {
+        while let Some(chunk) = body.next().await {
+            let chunk = chunk.map_err(|e| StorageError::Body(e.into()))?;
+            size += chunk.len() as u64;
+            if let Some(limit) = limit.filter(|&limit| size > limit) {
+                return Err(StorageError::TooLarge { limit });
+            }
+            hasher.update(&chunk);
+            writer.push(chunk).await?;
+        }
+        Ok(())
+    }
+    .await;
+    match received {
+        Ok(()) => writer.finish().await?,
+        Err(error) => {
+            writer.abort().await;
+            return Err(error);
+        }
+    }
+    Ok((WrittenPart { key, size }, hasher))
 }
 
 /// Whether an error is storage failing, as opposed to an answer (a missing object) or the

@@ -12,6 +12,7 @@
 mod blobs;
 mod error;
 mod listing;
+mod local;
 mod location;
 mod upload;
 
