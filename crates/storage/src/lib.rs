@@ -13,6 +13,7 @@ mod blobs;
 mod error;
 mod listing;
 mod local;
+mod mapped;
 mod location;
 mod upload;
 
