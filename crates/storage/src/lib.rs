@@ -13,8 +13,8 @@ mod blobs;
 mod error;
 mod listing;
 mod local;
-mod mapped;
 mod location;
+mod mapped;
 mod upload;
 
 pub use blobs::{BlobStore, BlobStream};
