@@ -196,8 +196,10 @@ const MAX_STEP: u64 = 256 * 1024 * 1024;
 impl Preallocated {
     fn new(file: std::fs::File, expected: Option<u64>) -> Preallocated {
         let mut file = Preallocated { file, allocated: 0, written: 0, enabled: true };
+        // At most one step up front: a client announcing a huge body and then sending
+        // slowly must not reserve disk space ahead of the bytes it actually sends.
         if let Some(expected) = expected {
-            file.allocate(expected);
+            file.allocate(expected.min(MAX_STEP));
         }
         file
     }
