@@ -4,7 +4,7 @@ use sqlx::{AnyConnection, Row};
 use wasmhub_oci::{Digest, RepoName, UploadId};
 
 use crate::connection::WriteGuard;
-use crate::{now_millis, Index, IndexError};
+use crate::{now_millis, Backend, Index, IndexError};
 
 /// A blob being placed and recorded under one transaction: from `Index::begin_recording` to
 /// `commit` the digest's fence row is locked, so the garbage collector can neither fence nor
@@ -123,11 +123,13 @@ impl Index {
     /// and asks again).
     pub async fn begin_recording(&self, digest: &Digest) -> Result<BlobRecording<'_>, IndexError> {
         let guard = self.write_guard().await;
-        // The first statement writes, so even a deferred `BEGIN` takes SQLite's write lock
-        // before reading anything.
-        let mut tx = self.pool.begin().await?;
-        // Takes no hold: the lock on the row lasts as long as the transaction.
-        crate::gc::lock_fence_in(&mut tx, digest, "blob_locks.holds").await?;
+        let mut tx = self.begin_write().await?;
+        // Takes no hold: the lock on the row (on SQLite, the write lock `BEGIN IMMEDIATE`
+        // took) lasts as long as the transaction.
+        match self.backend() {
+            Backend::Sqlite => crate::gc::check_fence_in(&mut tx, digest).await?,
+            Backend::Postgres => crate::gc::lock_fence_in(&mut tx, digest, "blob_locks.holds").await?,
+        }
         Ok(BlobRecording { tx, digest: digest.clone(), _guard: guard })
     }
 

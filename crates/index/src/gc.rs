@@ -53,6 +53,23 @@ pub(crate) async fn lock_fence_in(conn: &mut AnyConnection, digest: &Digest, hol
     Ok(())
 }
 
+/// SQLite's form of `lock_fence_in(conn, digest, "blob_locks.holds")` for a transaction begun
+/// with `BEGIN IMMEDIATE`: that already holds the database's only write lock until commit, so
+/// the collector (in this process or another) cannot fence the digest meanwhile, and reading
+/// the row is enough. One statement instead of an upsert and a delete.
+pub(crate) async fn check_fence_in(conn: &mut AnyConnection, digest: &Digest) -> Result<(), IndexError> {
+    let row = sqlx::query("SELECT collecting_since FROM blob_locks WHERE digest = $1")
+        .bind(digest.to_string())
+        .fetch_optional(&mut *conn)
+        .await?;
+    match row {
+        Some(row) if row.try_get::<Option<i64>, _>("collecting_since")?.is_some() => {
+            Err(IndexError::BlobBeingCollected(digest.clone()))
+        }
+        _ => Ok(()),
+    }
+}
+
 /// A link the collector may remove: old, and no manifest of its repository references it.
 #[derive(Debug, Clone)]
 pub struct UnreferencedLink {

@@ -7,7 +7,7 @@ use crate::blobs::ensure_repository;
 use crate::coalesce::Coalescer;
 use crate::manifest_events::{manifest_deleted_in, pushed_in, tag_deleted_in, tag_target};
 use crate::wasm::write_wasm;
-use crate::{digest_of, now_millis, Actor, Index, IndexError, WasmRecord};
+use crate::{digest_of, now_millis, Actor, Backend, Index, IndexError, WasmRecord};
 
 /// A checked manifest, ready to be recorded.
 #[derive(Debug, Clone)]
@@ -55,18 +55,80 @@ impl std::ops::Deref for ManifestReads {
     }
 }
 
-/// Checks that the repository links `digest`, by touching the link: the update locks it
-/// until this transaction ends, so the garbage collector (which locks a link before removing
-/// it, see `gc.rs`) either removed it before (and this push fails cleanly) or waits and then
-/// sees the manifest that references it.
-async fn require_blob(conn: &mut AnyConnection, repository_id: i64, digest: &Digest) -> Result<(), IndexError> {
-    let touched = sqlx::query("UPDATE repository_blobs SET created_at = $3 WHERE repository_id = $1 AND digest = $2")
-        .bind(repository_id)
-        .bind(digest.to_string())
-        .bind(now_millis())
-        .execute(&mut *conn)
-        .await?;
-    (touched.rows_affected() > 0).then_some(()).ok_or_else(|| IndexError::MissingReference(digest.clone()))
+/// Checks that the repository links every one of `blobs`, by touching the links: the update
+/// locks them until this transaction ends, so the garbage collector (which locks a link before
+/// removing it, see `gc.rs`) either removed one before (and this push fails cleanly) or waits
+/// and then sees the manifest that references it. One statement for all of them; on
+/// PostgreSQL the links are locked in digest order first, so that two pushes sharing blobs
+/// lock them in the same order (SQLite has one writer at a time).
+async fn require_blobs(
+    conn: &mut AnyConnection,
+    backend: Backend,
+    repository_id: i64,
+    blobs: &[&Digest],
+) -> Result<(), IndexError> {
+    let mut digests: Vec<String> = blobs.iter().map(|digest| digest.to_string()).collect();
+    digests.sort();
+    digests.dedup();
+    if digests.is_empty() {
+        return Ok(());
+    }
+    let list = (3..3 + digests.len()).map(|n| format!("${n}")).collect::<Vec<_>>().join(", ");
+    let sql = match backend {
+        Backend::Sqlite => {
+            format!("UPDATE repository_blobs SET created_at = $1 WHERE repository_id = $2 AND digest IN ({list})")
+        }
+        Backend::Postgres => format!(
+            "UPDATE repository_blobs SET created_at = $1 WHERE repository_id = $2 AND digest IN (
+                 SELECT digest FROM repository_blobs WHERE repository_id = $2 AND digest IN ({list})
+                 ORDER BY digest FOR UPDATE)"
+        ),
+    };
+    let mut query = sqlx::query(&sql).bind(now_millis()).bind(repository_id);
+    for digest in &digests {
+        query = query.bind(digest.as_str());
+    }
+    let touched = query.execute(&mut *conn).await?;
+    if touched.rows_affected() == digests.len() as u64 {
+        return Ok(());
+    }
+    // Name the first one missing (the push fails; this extra query is only on that path).
+    for digest in blobs {
+        let present = sqlx::query("SELECT 1 AS present FROM repository_blobs WHERE repository_id = $1 AND digest = $2")
+            .bind(repository_id)
+            .bind(digest.to_string())
+            .fetch_optional(&mut *conn)
+            .await?;
+        if present.is_none() {
+            return Err(IndexError::MissingReference((*digest).clone()));
+        }
+    }
+    Err(IndexError::Corrupt("a manifest's blobs were neither all linked nor any missing".into()))
+}
+
+/// One multi-row insert of the manifest's `manifest_blobs` rows.
+async fn insert_manifest_blobs(
+    conn: &mut AnyConnection,
+    repository_id: i64,
+    digest: &str,
+    blobs: &[&Digest],
+) -> Result<(), IndexError> {
+    let mut blobs: Vec<String> = blobs.iter().map(|digest| digest.to_string()).collect();
+    blobs.sort();
+    blobs.dedup();
+    if blobs.is_empty() {
+        return Ok(());
+    }
+    let rows = (0..blobs.len()).map(|i| format!("($1, $2, ${})", i + 3)).collect::<Vec<_>>().join(", ");
+    let sql = format!(
+        "INSERT INTO manifest_blobs (repository_id, manifest_digest, blob_digest) VALUES {rows} ON CONFLICT DO NOTHING"
+    );
+    let mut query = sqlx::query(&sql).bind(repository_id).bind(digest);
+    for blob in &blobs {
+        query = query.bind(blob.as_str());
+    }
+    query.execute(&mut *conn).await?;
+    Ok(())
 }
 
 async fn require_manifest(conn: &mut AnyConnection, repository_id: i64, digest: &Digest) -> Result<(), IndexError> {
@@ -95,12 +157,7 @@ impl Index {
         let mut tx = self.begin_write().await?;
         let repository_id = ensure_repository(&mut tx, manifest.repository).await?;
         let missing = async {
-            // In digest order, so that two pushes sharing blobs lock them in the same order.
-            let mut blobs = manifest.blobs.clone();
-            blobs.sort_by_key(|digest| digest.to_string());
-            for blob in blobs {
-                require_blob(&mut tx, repository_id, blob).await?;
-            }
+            require_blobs(&mut tx, self.backend(), repository_id, &manifest.blobs).await?;
             for child in &manifest.children {
                 require_manifest(&mut tx, repository_id, child).await?;
             }
@@ -132,17 +189,7 @@ impl Index {
         .bind(now)
         .execute(&mut *tx)
         .await?;
-        for blob in &manifest.blobs {
-            sqlx::query(
-                "INSERT INTO manifest_blobs (repository_id, manifest_digest, blob_digest) VALUES ($1, $2, $3)
-                 ON CONFLICT DO NOTHING",
-            )
-            .bind(repository_id)
-            .bind(&digest)
-            .bind(blob.to_string())
-            .execute(&mut *tx)
-            .await?;
-        }
+        insert_manifest_blobs(&mut tx, repository_id, &digest, &manifest.blobs).await?;
         for child in &manifest.children {
             sqlx::query(
                 "INSERT INTO manifest_children (repository_id, manifest_digest, child_digest) VALUES ($1, $2, $3)

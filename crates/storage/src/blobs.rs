@@ -15,16 +15,20 @@ use object_store::{GetOptions, GetRange, ObjectStore, PutPayload, PutPayloadMut,
 use wasmhub_metrics::OpMetrics;
 use wasmhub_oci::{Digest, DigestHasher, UploadId};
 
-use crate::{PartKey, StorageError, StorageLocation, WrittenPart};
+use crate::{local, mapped, PartKey, StorageError, StorageLocation, WrittenPart};
 
 /// Bodies are written in parts of this size (S3's minimum part is 5 MiB): the most a single
 /// write holds in memory, times `MAX_PARTS_IN_FLIGHT`.
 const PART_SIZE: usize = 8 * 1024 * 1024;
 const MAX_PARTS_IN_FLIGHT: usize = 2;
-/// Read buffer for local files: large enough that a pull is not dominated by syscalls.
-const LOCAL_READ_CHUNK: usize = 1024 * 1024;
+/// Window of a local file mapped per chunk of a pull (and the size up to which a blob is read
+/// whole instead): large enough that a pull is not dominated by system calls.
+const LOCAL_READ_CHUNK: usize = 2 * 1024 * 1024;
 /// Chunks read ahead of a slow client (the memory one pull holds at most).
 const LOCAL_READ_AHEAD: usize = 2;
+/// A local part body larger than this is written by a thread of its own while it arrives;
+/// a smaller one is written whole once it has arrived.
+const LOCAL_WRITE_THRESHOLD: usize = 1024 * 1024;
 
 pub type BlobStream = BoxStream<'static, Result<Bytes, StorageError>>;
 
@@ -149,6 +153,9 @@ impl BlobStore {
         E: Into<Box<dyn StdError + Send + Sync>>,
     {
         let key = PartKey::new(upload);
+        if let Some(root) = &self.local_root {
+            return write_part_local(root.join(key.as_str()), key, hasher, body, limit).await;
+        }
         let mut body = std::pin::pin!(body);
         let mut size = 0u64;
         // Small bodies (the common case for configs and small layers) become one plain PUT;
@@ -224,6 +231,11 @@ impl BlobStore {
 
     async fn commit_blob_untimed(&self, parts: &[PartKey], digest: &Digest) -> Result<(), StorageError> {
         let target = blob_path(digest);
+        if let (Some(root), [single]) = (&self.local_root, parts) {
+            let committed = local::rename_into_place(root.join(single.as_str()), root.join(target.as_ref())).await;
+            self.prune_upload_directories(parts).await;
+            return committed;
+        }
         if self.blob_exists(digest).await? {
             self.delete_parts(parts).await;
             return Ok(());
@@ -312,16 +324,67 @@ impl BlobStore {
     }
 }
 
+/// `write_part` for the local directory backend: hashed on the caller's task as chunks arrive,
+/// written by `local::PartWriter` (one blocking call for a small body, a writer thread beside
+/// the task for a big one).
+async fn write_part_local<S, E>(
+    path: PathBuf,
+    key: PartKey,
+    mut hasher: DigestHasher,
+    body: S,
+    limit: Option<u64>,
+) -> Result<(WrittenPart, DigestHasher), StorageError>
+where
+    S: Stream<Item = Result<Bytes, E>> + Send,
+    E: Into<Box<dyn StdError + Send + Sync>>,
+{
+    // axum's body stream reports its length in bytes here (`BodyDataStream::size_hint`): exact
+    // with a `Content-Length`. Only ever a hint for preallocating the file; any other stream's
+    // figure just makes the preallocation wrong, and the file is cut to size anyway.
+    let expected = body.size_hint().1.map(|bytes| bytes as u64);
+    let mut body = std::pin::pin!(body);
+    let mut writer = local::PartWriter::new(path, expected, LOCAL_WRITE_THRESHOLD);
+    let mut size = 0u64;
+    let received: Result<(), StorageError> = async {
+        while let Some(chunk) = body.next().await {
+            let chunk = chunk.map_err(|e| StorageError::Body(e.into()))?;
+            size += chunk.len() as u64;
+            if let Some(limit) = limit.filter(|&limit| size > limit) {
+                return Err(StorageError::TooLarge { limit });
+            }
+            hasher.update(&chunk);
+            writer.push(chunk).await?;
+        }
+        Ok(())
+    }
+    .await;
+    match received {
+        Ok(()) => writer.finish().await?,
+        Err(error) => {
+            writer.abort().await;
+            return Err(error);
+        }
+    }
+    Ok((WrittenPart { key, size }, hasher))
+}
+
 /// Whether an error is storage failing, as opposed to an answer (a missing object) or the
 /// client's doing (a broken or oversized body).
 fn is_failure(error: &StorageError) -> bool {
     !matches!(error, StorageError::NotFound(_) | StorageError::Body(_) | StorageError::TooLarge { .. })
 }
 
-/// Streams a local file from one blocking task, in `LOCAL_READ_CHUNK` pieces read straight
-/// into their own buffers, at most `LOCAL_READ_AHEAD` chunks ahead of the client. Reading
-/// through `tokio::fs` instead hands every read to the blocking pool and copies it once more;
-/// the benchmark measured about 40% less CPU per pulled GiB this way.
+/// A local file opened for reading: small enough to have been read already, or to stream
+/// (`len` bytes from `offset`).
+enum Opened {
+    Whole(Bytes),
+    Stream { file: std::fs::File, offset: u64, len: u64 },
+}
+
+/// Streams a local file from one blocking task, in `LOCAL_READ_CHUNK` windows mapped from the
+/// page cache (`mapped.rs`: hyper copies from there into the socket, with no copy into a
+/// buffer of ours first), at most `LOCAL_READ_AHEAD` windows ahead of the client. A blob of
+/// one chunk or less is read whole when opened.
 async fn read_local(file: PathBuf, range: Option<(u64, u64)>) -> Result<BlobStream, StorageError> {
     use std::io::{Read, Seek};
     let opened = tokio::task::spawn_blocking(move || -> Result<_, StorageError> {
@@ -332,43 +395,37 @@ async fn read_local(file: PathBuf, range: Option<(u64, u64)>) -> Result<BlobStre
             }
             Err(error) => return Err(error.into()),
         };
-        let remaining = match range {
-            Some((first, last)) => {
-                handle.seek(std::io::SeekFrom::Start(first))?;
-                last - first + 1
-            }
-            // The real length, so a small blob gets a small buffer.
-            None => handle.metadata()?.len(),
+        let size = handle.metadata()?.len();
+        let (offset, len) = match range {
+            Some((first, last)) => (first, (last + 1).min(size).saturating_sub(first)),
+            None => (0, size),
         };
-        Ok((handle, remaining))
+        // Most blobs of Wasm artifacts are small: no second blocking task and no channel.
+        if len <= LOCAL_READ_CHUNK as u64 {
+            let mut whole = Vec::with_capacity(len as usize);
+            handle.seek(std::io::SeekFrom::Start(offset))?;
+            handle.take(len).read_to_end(&mut whole)?;
+            return Ok(Opened::Whole(Bytes::from(whole)));
+        }
+        Ok(Opened::Stream { file: handle, offset, len })
     });
-    let (handle, mut remaining) = opened.await.map_err(|e| StorageError::Io(std::io::Error::other(e)))??;
+    let (file, mut offset, mut remaining) =
+        match opened.await.map_err(|e| StorageError::Io(std::io::Error::other(e)))?? {
+            Opened::Stream { file, offset, len } => (file, offset, len),
+            Opened::Whole(whole) => return Ok(futures::stream::once(async move { Ok(whole) }).boxed()),
+        };
     let (sender, receiver) = tokio::sync::mpsc::channel::<Result<Bytes, StorageError>>(LOCAL_READ_AHEAD);
     tokio::task::spawn_blocking(move || {
-        let mut reader = handle.take(remaining);
         while remaining > 0 {
-            let mut chunk = vec![0u8; LOCAL_READ_CHUNK.min(remaining.try_into().unwrap_or(usize::MAX))];
-            let mut filled = 0;
-            while filled < chunk.len() {
-                match reader.read(&mut chunk[filled..]) {
-                    Ok(0) => break,
-                    Ok(n) => filled += n,
-                    Err(error) if error.kind() == std::io::ErrorKind::Interrupted => {}
-                    Err(error) => {
-                        let _ = sender.blocking_send(Err(error.into()));
-                        return;
-                    }
-                }
-            }
-            if filled == 0 {
-                return;
-            }
-            chunk.truncate(filled);
-            remaining -= filled as u64;
+            let len = LOCAL_READ_CHUNK.min(remaining.try_into().unwrap_or(usize::MAX));
+            let window = mapped::map_window(&file, offset, len).map_err(StorageError::from);
+            let failed = window.is_err();
             // A closed channel means the client went away: stop reading.
-            if sender.blocking_send(Ok(Bytes::from(chunk))).is_err() {
+            if sender.blocking_send(window).is_err() || failed {
                 return;
             }
+            offset += len as u64;
+            remaining -= len as u64;
         }
     });
     let stream =

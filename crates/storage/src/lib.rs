@@ -12,7 +12,9 @@
 mod blobs;
 mod error;
 mod listing;
+mod local;
 mod location;
+mod mapped;
 mod upload;
 
 pub use blobs::{BlobStore, BlobStream};
