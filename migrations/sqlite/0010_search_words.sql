@@ -40,3 +40,7 @@ INSERT INTO search_terms (field, term, artifact_id, facet_id, private, tag_count
                          AND f.runtime_type IS a.runtime_type AND f.kind IS a.kind
     WHERE w.value <> ''
     ON CONFLICT DO NOTHING;
+
+-- A signed-in user's searches start by listing the private repositories the user may see:
+-- from this index, a scan of the private repositories only, not of every repository.
+CREATE INDEX repositories_private ON repositories(id) WHERE private <> 0;

@@ -44,6 +44,9 @@ pub(super) struct Filter {
     /// totals without a join (for a signed-in user, the public ones; see `grouped_sql`).
     pub counted: bool,
     pub visibility: Visibility,
+    /// A signed-in user's visible private repositories, as a list of ids for `IN (...)`, when
+    /// they were few enough to list (`Index::own_private_repositories`).
+    pub own_private: Option<String>,
 }
 
 impl Filter {
@@ -61,7 +64,7 @@ impl Filter {
     pub fn new(
         backend: Backend,
         query: &SearchQuery,
-        visibility: Visibility,
+        (visibility, own_private): (Visibility, Option<String>),
         resolved: Vec<Resolved>,
     ) -> Option<Filter> {
         let mut filter = Filter {
@@ -74,6 +77,7 @@ impl Filter {
             facet: None,
             counted: false,
             visibility,
+            own_private,
         };
         // On SQLite, two words or more go to FTS5 together, each as (word, is a prefix).
         // PostgreSQL joins the words' index-only scans instead (a hash or merge join), faster
@@ -194,7 +198,7 @@ impl Filter {
                 conditions.extend(self.facet.iter().map(|facet| format!("d.facet_id {facet}")));
                 match self.visibility {
                     Visibility::Public => conditions.push("d.private = 0".into()),
-                    other => conditions.extend(other.entry_condition()),
+                    _ => conditions.extend(self.entry_condition()),
                 }
                 conditions.push("s.artifact_id = d.artifact_id".into());
                 // An entry's facet row and privacy are its artifact's: tested on `d` above.
@@ -225,7 +229,7 @@ impl Filter {
     /// rows carry facet and privacy, so a search a term drives tests those there instead).
     fn entry_facet_and_privacy(&self) -> Vec<String> {
         let facet = self.facet.iter().map(|facet| format!("s.facet_id {facet}"));
-        facet.chain(self.visibility.entry_condition()).collect()
+        facet.chain(self.entry_condition()).collect()
     }
 
     /// The same filter for another caller.
@@ -253,19 +257,32 @@ fn full_text_list(words: &[(String, bool)], args: &mut Vec<String>) -> String {
     format!("SELECT rowid AS id FROM wasm_fts WHERE wasm_fts MATCH ${}", args.len())
 }
 
-impl Visibility {
-    /// The visibility predicate as a condition on a `search_entries` row `s`, whose `private`
+impl Filter {
+    /// The caller's visibility as a condition on a `search_entries` row `s`, whose `private`
     /// mirrors its repository's (kept in step by a trigger): `None` when everything is visible.
-    /// A signed-in user's private repositories are found by `predicate` itself.
-    pub(super) fn entry_condition(self) -> Option<String> {
-        match self {
+    fn entry_condition(&self) -> Option<String> {
+        match self.visibility {
             Visibility::All => None,
             Visibility::Public => Some("s.private = 0".into()),
             Visibility::Nothing => Some("1 = 0".into()),
-            Visibility::PublicOr { .. } => Some(format!(
-                "(s.private = 0 OR s.repository_id IN (SELECT r.id FROM repositories r WHERE r.private <> 0 AND {}))",
-                self.predicate()
-            )),
+            Visibility::PublicOr { .. } => Some(format!("(s.private = 0 OR {})", self.own_repositories())),
+        }
+    }
+
+    /// For a signed-in user, `s` is an entry of a private repository the user may see.
+    pub fn own_private_entry(&self) -> String {
+        format!("s.private <> 0 AND {}", self.own_repositories())
+    }
+
+    /// `s.repository_id` is one of the user's private repositories: from the list read before
+    /// planning, or found by `Visibility::predicate` when there were too many to list.
+    fn own_repositories(&self) -> String {
+        match &self.own_private {
+            Some(ids) => format!("s.repository_id IN ({ids})"),
+            None => format!(
+                "s.repository_id IN (SELECT r.id FROM repositories r WHERE r.private <> 0 AND {})",
+                self.visibility.predicate()
+            ),
         }
     }
 }
