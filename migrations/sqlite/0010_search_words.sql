@@ -44,3 +44,20 @@ INSERT INTO search_terms (field, term, artifact_id, facet_id, private, tag_count
 -- A signed-in user's searches start by listing the private repositories the user may see:
 -- from this index, a scan of the private repositories only, not of every repository.
 CREATE INDEX repositories_private ON repositories(id) WHERE private <> 0;
+
+-- FTS5 now intersects several words and ranks, while one word is matched in search_terms: both
+-- must see the same words. Its default tokenizer folds diacritics ("café" indexed as "cafe"),
+-- which `text_words` does not, so "cafe" found "café" only when another word came with it.
+DROP TRIGGER wasm_artifacts_fts_insert;
+DROP TRIGGER wasm_artifacts_fts_delete;
+DROP TABLE wasm_fts;
+CREATE VIRTUAL TABLE wasm_fts USING fts5(
+    search_text, content='wasm_artifacts', content_rowid='id', tokenize='unicode61 remove_diacritics 0'
+);
+INSERT INTO wasm_fts(wasm_fts) VALUES ('rebuild');
+CREATE TRIGGER wasm_artifacts_fts_insert AFTER INSERT ON wasm_artifacts BEGIN
+    INSERT INTO wasm_fts(rowid, search_text) VALUES (new.id, new.search_text);
+END;
+CREATE TRIGGER wasm_artifacts_fts_delete AFTER DELETE ON wasm_artifacts BEGIN
+    INSERT INTO wasm_fts(wasm_fts, rowid, search_text) VALUES ('delete', old.id, old.search_text);
+END;

@@ -305,7 +305,14 @@ async fn free_text_matches_words_as_prefixes_once_per_tag(index: &Index) {
     push(index, "a/jwt", "m2", Some(envoy("0.2.0", "proxy_on_tick", "jwt jwt jwt tokens")), &["v1"]).await;
     push(index, "b/cli", "m3", Some(wasi("Command-line JWT, rate")), &["v1"]).await;
     push(index, "b/untagged", "m4", Some(wasi("rate jwt")), &[]).await;
+    push(index, "c/cafe", "m6", Some(wasi("Café filter")), &["v1"]).await;
+    push(index, "c/cafeteria", "m7", Some(wasi("cafeteria cafes")), &["v1"]).await;
     let words = |text: &str| SearchQuery { words: query_words(text), ..all() };
+    // One word or several, a word is matched as written (accents included) on both backends:
+    // "cafe" is a prefix of stored words here, but not of "café".
+    for (text, expected) in [("café", 1), ("café filter", 1), ("cafe", 1), ("cafe filter", 0)] {
+        assert_eq!(search(index, words(text)).await.total, expected, "{text}");
+    }
 
     for (text, expected) in [
         ("rat", vec!["a/rate:v1", "a/rate:v2", "b/cli:v1"]),
