@@ -60,16 +60,15 @@ impl std::ops::Deref for ManifestReads {
 /// removing it, see `gc.rs`) either removed one before (and this push fails cleanly) or waits
 /// and then sees the manifest that references it. One statement for all of them; on
 /// PostgreSQL the links are locked in digest order first, so that two pushes sharing blobs
-/// lock them in the same order (SQLite has one writer at a time).
+/// lock them in the same order (SQLite has one writer at a time). `blobs` has no repeats: the
+/// rows touched are counted against it.
 async fn require_blobs(
     conn: &mut AnyConnection,
     backend: Backend,
     repository_id: i64,
     blobs: &[&Digest],
 ) -> Result<(), IndexError> {
-    let mut digests: Vec<String> = blobs.iter().map(|digest| digest.to_string()).collect();
-    digests.sort();
-    digests.dedup();
+    let digests: Vec<String> = blobs.iter().map(|digest| digest.to_string()).collect();
     if digests.is_empty() {
         return Ok(());
     }
@@ -106,16 +105,14 @@ async fn require_blobs(
     Err(IndexError::Corrupt("a manifest's blobs were neither all linked nor any missing".into()))
 }
 
-/// One multi-row insert of the manifest's `manifest_blobs` rows.
+/// One multi-row insert of the manifest's `manifest_blobs` rows (`blobs` without repeats).
 async fn insert_manifest_blobs(
     conn: &mut AnyConnection,
     repository_id: i64,
     digest: &str,
     blobs: &[&Digest],
 ) -> Result<(), IndexError> {
-    let mut blobs: Vec<String> = blobs.iter().map(|digest| digest.to_string()).collect();
-    blobs.sort();
-    blobs.dedup();
+    let blobs: Vec<String> = blobs.iter().map(|digest| digest.to_string()).collect();
     if blobs.is_empty() {
         return Ok(());
     }
@@ -156,8 +153,13 @@ impl Index {
         let _guard = self.write_guard().await;
         let mut tx = self.begin_write().await?;
         let repository_id = ensure_repository(&mut tx, manifest.repository).await?;
+        // A manifest may name one blob twice (the same layer at two places): each is checked
+        // and linked once.
+        let mut blobs = manifest.blobs.clone();
+        blobs.sort();
+        blobs.dedup();
         let missing = async {
-            require_blobs(&mut tx, self.backend(), repository_id, &manifest.blobs).await?;
+            require_blobs(&mut tx, self.backend(), repository_id, &blobs).await?;
             for child in &manifest.children {
                 require_manifest(&mut tx, repository_id, child).await?;
             }
@@ -189,7 +191,7 @@ impl Index {
         .bind(now)
         .execute(&mut *tx)
         .await?;
-        insert_manifest_blobs(&mut tx, repository_id, &digest, &manifest.blobs).await?;
+        insert_manifest_blobs(&mut tx, repository_id, &digest, &blobs).await?;
         for child in &manifest.children {
             sqlx::query(
                 "INSERT INTO manifest_children (repository_id, manifest_digest, child_digest) VALUES ($1, $2, $3)
