@@ -164,12 +164,7 @@ impl BlobStore {
         let mut multipart: Option<WriteMultipart> = None;
         let outcome: Result<(), StorageError> = async {
             while let Some(chunk) = body.next().await {
-                let chunk = chunk.map_err(|e| StorageError::Body(e.into()))?;
-                size += chunk.len() as u64;
-                if let Some(limit) = limit.filter(|&limit| size > limit) {
-                    return Err(StorageError::TooLarge { limit });
-                }
-                hasher.update(&chunk);
+                let chunk = accept_chunk(chunk, &mut size, limit, &mut hasher)?;
                 match multipart.as_mut() {
                     Some(writer) => {
                         writer.wait_for_capacity(MAX_PARTS_IN_FLIGHT).await?;
@@ -347,12 +342,7 @@ where
     let mut size = 0u64;
     let received: Result<(), StorageError> = async {
         while let Some(chunk) = body.next().await {
-            let chunk = chunk.map_err(|e| StorageError::Body(e.into()))?;
-            size += chunk.len() as u64;
-            if let Some(limit) = limit.filter(|&limit| size > limit) {
-                return Err(StorageError::TooLarge { limit });
-            }
-            hasher.update(&chunk);
+            let chunk = accept_chunk(chunk, &mut size, limit, &mut hasher)?;
             writer.push(chunk).await?;
         }
         Ok(())
@@ -434,4 +424,23 @@ async fn read_local(file: PathBuf, range: Option<(u64, u64)>) -> Result<BlobStre
             |mut receiver| async move { receiver.recv().await.map(|item| (item, receiver)) },
         );
     Ok(stream.boxed())
+}
+
+/// One chunk of a part's body, received: counted against `limit` and hashed, on every backend.
+fn accept_chunk<E>(
+    chunk: Result<Bytes, E>,
+    size: &mut u64,
+    limit: Option<u64>,
+    hasher: &mut DigestHasher,
+) -> Result<Bytes, StorageError>
+where
+    E: Into<Box<dyn StdError + Send + Sync>>,
+{
+    let chunk = chunk.map_err(|e| StorageError::Body(e.into()))?;
+    *size += chunk.len() as u64;
+    if let Some(limit) = limit.filter(|&limit| *size > limit) {
+        return Err(StorageError::TooLarge { limit });
+    }
+    hasher.update(&chunk);
+    Ok(chunk)
 }
