@@ -3,8 +3,9 @@
 //! Seeds the index directly through `wasmhub_index` (`Index::put_manifest`, the push path's
 //! own transaction, without blobs), on SQLite (a temporary file) and, with `--postgres-url`,
 //! on PostgreSQL (a fresh schema, dropped afterwards), then times representative queries
-//! through `Registry::search`, the function the HTTP handler calls (items, total and the three
-//! facets, as `/api/v1/search` returns them). Prints p50/p99 per query as a Markdown table.
+//! through `Index::search`, what `/api/v1/search` and the web catalog's pages call through
+//! `Registry::search` (items, total and the three facets), for the caller `--visibility`
+//! names. Prints p50/p99 per query as a Markdown table.
 
 mod seed;
 
@@ -13,10 +14,8 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result};
 use clap::Parser;
 use futures::{stream, StreamExt, TryStreamExt};
-use wasmhub_index::{query_words, Index, NewManifest, SearchQuery, SearchSort};
+use wasmhub_index::{query_words, Index, NewManifest, SearchQuery, SearchSort, Visibility};
 use wasmhub_oci::{Algorithm, Digest, MediaType, RepoName, Tag};
-use wasmhub_registry::{Caller, Limits, Registry};
-use wasmhub_storage::{BlobStore, StorageLocation};
 
 #[derive(Parser)]
 struct Args {
@@ -43,6 +42,11 @@ struct Args {
     /// holds modules, time queries without seeding again.
     #[arg(long)]
     postgres_schema: Option<String>,
+    /// Whose search to time: `all` (an administrator, or a registry without access control),
+    /// `public` (an anonymous caller) or `user:NAME` (a signed-in user, who also sees the
+    /// private repositories of their namespaces; the user must exist in the kept database).
+    #[arg(long, default_value = "all")]
+    visibility: String,
 }
 
 /// The representative queries: (label, query string as the API would get it).
@@ -151,10 +155,16 @@ async fn measure(label: &str, index: Index, args: &Args, postgres_admin: Option<
         // statistics for the planner, and the visibility map that index-only scans rely on.
         sqlx::raw_sql("VACUUM ANALYZE").execute(admin).await?;
     }
-    let storage_dir = tempfile::tempdir()?;
-    let location: StorageLocation = format!("file://{}", storage_dir.path().display()).parse()?;
-    let registry = Registry::new(index, BlobStore::open(&location).await?, Limits::default());
-    println!("\n{label}: {} tagged modules, {} runs per query\n", args.modules, args.runs);
+    let visibility = match args.visibility.as_str() {
+        "all" => Visibility::All,
+        "public" => Visibility::Public,
+        other => {
+            let name = other.strip_prefix("user:").context("--visibility is all, public or user:NAME")?;
+            let user = index.user(name).await?.with_context(|| format!("no user {name}"))?;
+            Visibility::PublicOr { user_id: user.id }
+        }
+    };
+    println!("\n{label}: {} tagged modules, {} runs per query, as {}\n", args.modules, args.runs, args.visibility);
     println!("| query | total | p50 ms | p99 ms |");
     println!("|---|---:|---:|---:|");
     let mut worst = Duration::ZERO;
@@ -162,12 +172,12 @@ async fn measure(label: &str, index: Index, args: &Args, postgres_admin: Option<
         let query = parse_query(text);
         let mut total = 0;
         for _ in 0..5 {
-            total = registry.search(&Caller::Open, query.clone()).await?.total;
+            total = index.search(&query, visibility).await?.total;
         }
         let mut times = Vec::with_capacity(args.runs);
         for _ in 0..args.runs {
             let started = Instant::now();
-            registry.search(&Caller::Open, query.clone()).await?;
+            index.search(&query, visibility).await?;
             times.push(started.elapsed());
         }
         times.sort();
@@ -176,7 +186,7 @@ async fn measure(label: &str, index: Index, args: &Args, postgres_admin: Option<
         println!("| `{text}` | {total} | {:.2} | {:.2} |", p50.as_secs_f64() * 1e3, p99.as_secs_f64() * 1e3);
     }
     println!("\nworst p99 on {label}: {:.2} ms", worst.as_secs_f64() * 1e3);
-    registry.index().close().await;
+    index.close().await;
     Ok(())
 }
 

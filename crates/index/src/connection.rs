@@ -15,10 +15,21 @@ pub enum Backend {
     Postgres,
 }
 
+/// Most PostgreSQL connections searches use at once, beside the registry's own 16.
+const SEARCH_CONNECTIONS: u32 = 8;
+
 /// The index; cheap to clone (a pool handle).
 #[derive(Clone)]
 pub struct Index {
     pub(crate) pool: AnyPool,
+    /// Where a search's count and page run: on PostgreSQL, connections that plan every
+    /// statement for its own arguments (`plan_cache_mode = force_custom_plan`); on SQLite,
+    /// `pool`. A prepared statement otherwise switches to a generic plan after five runs,
+    /// planned for no term in particular: for two words in 17,000 modules each, that plan
+    /// joined both words' rows to find a page that walking the newest entries finds in a
+    /// few hundred (17 ms instead of 4.5). The registry's own statements keep their cached
+    /// plans, which no argument changes much.
+    pub(crate) search_pool: AnyPool,
     backend: Backend,
     /// SQLite allows one writer at a time and fails (rather than waits) when a read
     /// transaction tries to become a write transaction under contention; serialising this
@@ -67,8 +78,22 @@ impl Index {
                 AnyPoolOptions::new().max_connections(16).acquire_timeout(Duration::from_secs(10)).connect(url).await?
             }
         };
+        let search_pool = match backend {
+            Backend::Sqlite => pool.clone(),
+            Backend::Postgres => AnyPoolOptions::new()
+                .max_connections(SEARCH_CONNECTIONS)
+                .acquire_timeout(Duration::from_secs(10))
+                .after_connect(|conn, _meta| {
+                    Box::pin(async move {
+                        conn.execute("SET plan_cache_mode = force_custom_plan").await?;
+                        Ok(())
+                    })
+                })
+                .connect_lazy_with(AnyConnectOptions::from_str(url)?),
+        };
         Ok(Index {
             pool,
+            search_pool,
             backend,
             sqlite_writer: (backend == Backend::Sqlite).then(Default::default),
             metrics: wasmhub_metrics::OpMetrics::detached(),
@@ -120,6 +145,7 @@ impl Index {
 
     /// Closes the pool, waiting for connections to be returned (clean shutdown).
     pub async fn close(&self) {
+        self.search_pool.close().await;
         self.pool.close().await;
     }
 }

@@ -10,10 +10,12 @@
 //! statistics) is the other place that branches on `Index::backend()`.
 
 mod filter;
+mod page;
 mod pulls_order;
 mod terms;
 
 use filter::{Filter, Probe};
+use page::{RANK_LIMIT, WALK_THRESHOLD};
 
 use sqlx::any::AnyRow;
 use sqlx::Row;
@@ -155,45 +157,8 @@ pub(crate) fn read_hit(row: &AnyRow) -> Result<SearchHit, IndexError> {
     })
 }
 
-/// Free text is ordered by relevance when ranking scores at most this many modules: on SQLite
-/// those matching the words (FTS5 scores them all, whatever else is filtered), on PostgreSQL
-/// those matching the whole search. Broader searches list newest first. Scoring reads each
-/// candidate's text: 17,000 took 20-50 ms, over the budget of a whole search, for an order
-/// that a word common enough to match that many modules hardly informs.
-pub const RANK_LIMIT: u64 = 2_000;
-
-/// Above this many matches, a page is found by walking the index in the page's order until
-/// the page is full (at least one row in 20 matches, so a page costs a few hundred index
-/// entries); at or below it, by reading the matches and sorting them.
-const WALK_THRESHOLD: u64 = 5_000;
-
-/// Index entries a walk may read for a page of matches that are too few for `WALK_THRESHOLD`:
-/// reading the matches instead costs a table read for each of them and a sort, several times
-/// an index entry. 2,783 matches of 100,000 (two common words): a walk read ~720 entries for
-/// the first page, 1 ms, against 11 ms to read and sort them all.
-const WALK_BUDGET: u64 = 5_000;
-
-/// About how many entries a walk in page order reads to fill rows up to `end`, when `total` of
-/// `entries` match, spread evenly (`u64::MAX` when unknown).
-fn walk_reads(entries: u64, end: u64, total: u64) -> u64 {
-    if entries == 0 || total == 0 {
-        return u64::MAX;
-    }
-    entries.saturating_mul(end) / total
-}
-
 /// Most private repositories of a signed-in user listed by id in a search's SQL.
 const OWN_LIST_LIMIT: u64 = 1_000;
-
-/// How a page is ordered by relevance: a common table expression (SQLite), a join, the rank it
-/// gives (ascending: best first), and the argument of its text query (bound after the
-/// filter's own).
-struct TextRank {
-    with: String,
-    join: &'static str,
-    rank: String,
-    argument: String,
-}
 
 impl Index {
     /// One page of tagged Wasm artifacts matching `query`, the total, and facet counts.
@@ -208,11 +173,12 @@ impl Index {
     pub async fn search(&self, query: &SearchQuery, visibility: Visibility) -> Result<SearchResults, IndexError> {
         let wanted = Filter::wanted(query);
         // On SQLite rows are counted to choose the driver among several tests (its planner,
-        // without statistics, follows the order the SQL gives) and to know whether ranking
-        // fits (see `text_rank`). PostgreSQL's planner orders joins from its statistics.
+        // without statistics, follows the order the SQL gives). On both, words are counted to
+        // know whether ranking fits (see `RANK_LIMIT`).
+        let ranked = !query.words.is_empty() && query.sort == SearchSort::Relevance;
         let count_cap = match self.backend() {
             Backend::Sqlite if wanted.len() > 1 => terms::COUNT_CAP,
-            Backend::Sqlite if !query.words.is_empty() && query.sort == SearchSort::Relevance => RANK_LIMIT + 1,
+            _ if ranked => RANK_LIMIT + 1,
             _ => 0,
         };
         let (resolved, entries) = self.resolve_terms(&wanted, count_cap).await?;
@@ -227,7 +193,22 @@ impl Index {
              LEFT JOIN search_facet_abis fa ON fa.facet_id = g.facet_id",
             grouped_sql(self.backend(), &filter)
         );
-        let counts = filter.bind(&counts_sql, &[]).fetch_all(&self.pool).await?;
+        let rank = self.text_rank(query, &filter);
+        let extra: Vec<String> = rank.iter().map(|rank| rank.argument.clone()).collect();
+        if self.backend() == Backend::Postgres && query.sort != SearchSort::Pulls && query.limit > 0 {
+            // The page's SQL does not depend on the total here (PostgreSQL's planner chooses
+            // between walking an index in the page's order and reading the matches, from its
+            // statistics), so both run at once, on two connections: for two words in 17,000
+            // modules each, 6 ms to count and 5 ms for the page, one after the other before.
+            let items_sql = self.planned_page_sql(query, &filter, rank.as_ref());
+            let (counts, items) = tokio::try_join!(
+                filter.bind(&counts_sql, &[]).fetch_all(&self.search_pool),
+                filter.bind(&items_sql, &extra).fetch_all(&self.search_pool),
+            )?;
+            let (total, facets) = tally(&counts)?;
+            return Ok(SearchResults { total, items: items.iter().map(read_hit).collect::<Result<_, _>>()?, facets });
+        }
+        let counts = filter.bind(&counts_sql, &[]).fetch_all(&self.search_pool).await?;
         let (total, facets) = tally(&counts)?;
         if total <= query.offset || query.limit == 0 {
             return Ok(SearchResults { total, items: Vec::new(), facets });
@@ -236,10 +217,8 @@ impl Index {
             let items = self.pulls_page(query, &filter, total).await?;
             return Ok(SearchResults { total, items, facets });
         }
-        let rank = self.text_rank(query, &filter, total);
         let items_sql = self.page_sql(query, &filter, total, entries, rank.as_ref());
-        let extra: Vec<String> = rank.into_iter().map(|rank| rank.argument).collect();
-        let items = filter.bind(&items_sql, &extra).fetch_all(&self.pool).await?;
+        let items = filter.bind(&items_sql, &extra).fetch_all(&self.search_pool).await?;
         Ok(SearchResults { total, items: items.iter().map(read_hit).collect::<Result<_, _>>()?, facets })
     }
 
@@ -265,92 +244,6 @@ impl Index {
             n if n as u64 > OWN_LIST_LIMIT => (visibility, None),
             _ => (visibility, Some(ids.iter().map(i64::to_string).collect::<Vec<_>>().join(", "))),
         })
-    }
-
-    /// How to rank a free-text search by relevance, when it is asked for and fits `RANK_LIMIT`.
-    fn text_rank(&self, query: &SearchQuery, filter: &Filter, total: u64) -> Option<TextRank> {
-        if query.words.is_empty() || query.sort != SearchSort::Relevance {
-            return None;
-        }
-        let n = filter.args.len() + 1;
-        match self.backend() {
-            // FTS5 scores every artifact that has the words, whatever else the search filters
-            // on: at most as many as the narrowest word has rows. Materialised once, and a
-            // left join, so the words (matched in `search_terms`) decide what is found even
-            // where FTS5's tokenizer splits a word differently.
-            Backend::Sqlite => {
-                let to_rank = filter.fewest_word_rows?;
-                (to_rank <= RANK_LIMIT).then(|| TextRank {
-                    with: format!(
-                        "WITH ranked AS MATERIALIZED
-                           (SELECT rowid AS fts_id, rank AS fts_rank FROM wasm_fts WHERE wasm_fts MATCH ${n})"
-                    ),
-                    join: "LEFT JOIN ranked f ON f.fts_id = s.artifact_id",
-                    rank: "COALESCE(f.fts_rank, 0)".into(),
-                    // Words are alphanumeric (see `SearchQuery::words`), so quoting is enough.
-                    argument: query.words.iter().map(|w| format!("\"{w}\"*")).collect::<Vec<_>>().join(" "),
-                })
-            }
-            // ts_rank is computed for the rows that pass every filter only.
-            Backend::Postgres => (total <= RANK_LIMIT).then(|| TextRank {
-                with: String::new(),
-                join: "JOIN wasm_artifacts f ON f.id = s.artifact_id",
-                rank: format!("-ts_rank(f.search_vector, to_tsquery('simple', ${n}))"),
-                argument: query.words.iter().map(|w| format!("{w}:*")).collect::<Vec<_>>().join(" & "),
-            }),
-        }
-    }
-
-    /// The page's SQL, for `total` matches of `entries` (0: not read), ranked by `rank` when
-    /// there is one.
-    fn page_sql(
-        &self,
-        query: &SearchQuery,
-        filter: &Filter,
-        total: u64,
-        entries: u64,
-        rank: Option<&TextRank>,
-    ) -> String {
-        // Every order ends in (repository, tag), unique, so pages never overlap or skip.
-        let (order, walk_index) = match (query.sort, rank) {
-            (SearchSort::Relevance, Some(_)) => ("fts_rank, s.updated_at DESC, s.repository, s.tag", None),
-            (SearchSort::Relevance | SearchSort::Updated, _) => {
-                ("s.updated_at DESC, s.repository, s.tag", Some("search_entries_by_updated"))
-            }
-            (SearchSort::Name, _) => ("s.repository, s.tag", Some("search_entries_by_name")),
-            // Paged by `pulls_order`, never here; name order keeps the match exhaustive.
-            (SearchSort::Pulls, _) => ("s.repository, s.tag", Some("search_entries_by_name")),
-        };
-        // SQLite's planner has no statistics to tell a broad filter from a narrow one; PostgreSQL's
-        // has, and is left to choose.
-        let reads = walk_reads(entries, query.offset + u64::from(query.limit), total);
-        let walk = walk_index.filter(|_| total > WALK_THRESHOLD || reads <= WALK_BUDGET);
-        let hint = match walk {
-            Some(index) if self.backend() == Backend::Sqlite => format!("INDEXED BY {index}"),
-            _ => String::new(),
-        };
-        let (with, join, rank_column) = match rank {
-            Some(rank) => (rank.with.as_str(), rank.join, format!(", {} AS fts_rank", rank.rank)),
-            None => ("", "", String::new()),
-        };
-        // A page walked in order probes each row it passes; otherwise the driver's rows (or
-        // each test's list, read once) give the matches, which are sorted.
-        let probe = if walk.is_some() { Probe::PerRow } else { Probe::List };
-        let matches = filter.matches_sql(walk.is_none(), &format!("search_entries s {hint}"), join, probe, &[]);
-        format!(
-            "{with}
-             SELECT {HIT_COLUMNS}
-             FROM (SELECT s.id{rank_column} {matches}
-                   ORDER BY {order} LIMIT {} OFFSET {}) p
-             JOIN search_entries s ON s.id = p.id
-             JOIN tags t ON t.repository_id = s.repository_id AND t.name = s.tag
-             JOIN wasm_artifacts a ON a.id = s.artifact_id
-             JOIN repositories r ON r.id = s.repository_id
-             ORDER BY {}",
-            query.limit,
-            query.offset,
-            order.replace("fts_rank", "p.fts_rank")
-        )
     }
 }
 

@@ -345,6 +345,13 @@ async fn free_text_matches_words_as_prefixes_once_per_tag(index: &Index) {
     assert_eq!((found(&public), public.total), (vec!["b/cli:v1".to_string()], 1));
     let owner = index.search(&words("rat"), Visibility::PublicOr { user_id: alice }).await.unwrap();
     assert_eq!(owner.total, 3);
+    // Two words, intersected: the public matches, and for the owner their private ones too
+    // (on PostgreSQL, the page is read while the total is counted).
+    let public = index.search(&words("jwt rat"), Visibility::Public).await.unwrap();
+    assert_eq!((found(&public), public.total), (vec!["b/cli:v1".to_string()], 1));
+    let owner = index.search(&words("jwt rat"), Visibility::PublicOr { user_id: alice }).await.unwrap();
+    assert_eq!(sorted(found(&owner)), ["a/rate:v1", "a/rate:v2", "b/cli:v1"]);
+    assert_eq!(owner.total, 3);
     // A moved tag takes its words with it.
     push(index, "b/cli", "m5", Some(wasi("renamed")), &["v1"]).await;
     assert_eq!(search(index, words("command")).await.total, 0);

@@ -28,7 +28,7 @@ impl Index {
     ) -> Result<Vec<SearchHit>, IndexError> {
         let pulled_from = filter.matches_sql(false, PULLED, PULLED_TAGS, Probe::List, &[PULLED_JOIN]);
         let count_sql = format!("SELECT COUNT(*) AS n {pulled_from}");
-        let pulled: i64 = sqlx::Row::try_get(&filter.bind(&count_sql, &[]).fetch_one(&self.pool).await?, "n")?;
+        let pulled: i64 = sqlx::Row::try_get(&filter.bind(&count_sql, &[]).fetch_one(&self.search_pool).await?, "n")?;
         let pulled = pulled as u64;
         let (offset, limit) = (query.offset, u64::from(query.limit));
 
@@ -43,7 +43,7 @@ impl Index {
                 ),
                 "p.pulls_r DESC, p.pulls_t DESC, s.repository, s.tag",
             );
-            for row in filter.bind(&sql, &[]).fetch_all(&self.pool).await? {
+            for row in filter.bind(&sql, &[]).fetch_all(&self.search_pool).await? {
                 hits.push(read_hit(&row)?);
             }
         }
@@ -64,7 +64,7 @@ impl Index {
                 ),
                 "s.repository, s.tag",
             );
-            for row in filter.bind(&sql, &[]).fetch_all(&self.pool).await? {
+            for row in filter.bind(&sql, &[]).fetch_all(&self.search_pool).await? {
                 hits.push(read_hit(&row)?);
             }
         }
