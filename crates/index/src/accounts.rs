@@ -53,7 +53,12 @@ pub struct User {
     pub password_hash: String,
     pub is_admin: bool,
     pub disabled: bool,
+    /// The generation of web sessions accepted for this user: signing out or a new password
+    /// starts the next one, which ends every session issued before.
+    pub session_generation: i64,
 }
+
+const USER_COLUMNS: &str = "id, name, password_hash, is_admin, disabled, session_generation";
 
 fn user_from(row: &sqlx::any::AnyRow) -> Result<User, IndexError> {
     let name: String = row.try_get("name")?;
@@ -63,6 +68,7 @@ fn user_from(row: &sqlx::any::AnyRow) -> Result<User, IndexError> {
         password_hash: row.try_get("password_hash")?,
         is_admin: row.try_get::<i64, _>("is_admin")? != 0,
         disabled: row.try_get::<i64, _>("disabled")? != 0,
+        session_generation: row.try_get("session_generation")?,
     })
 }
 
@@ -97,7 +103,7 @@ impl Index {
     }
 
     pub async fn user(&self, name: &str) -> Result<Option<User>, IndexError> {
-        let row = sqlx::query("SELECT id, name, password_hash, is_admin, disabled FROM users WHERE name = $1")
+        let row = sqlx::query(&format!("SELECT {USER_COLUMNS} FROM users WHERE name = $1"))
             .bind(name)
             .fetch_optional(&self.pool)
             .await?;
@@ -105,7 +111,7 @@ impl Index {
     }
 
     pub async fn user_by_id(&self, id: i64) -> Result<Option<User>, IndexError> {
-        let row = sqlx::query("SELECT id, name, password_hash, is_admin, disabled FROM users WHERE id = $1")
+        let row = sqlx::query(&format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1"))
             .bind(id)
             .fetch_optional(&self.pool)
             .await?;
@@ -113,9 +119,8 @@ impl Index {
     }
 
     pub async fn users(&self) -> Result<Vec<User>, IndexError> {
-        let rows = sqlx::query("SELECT id, name, password_hash, is_admin, disabled FROM users ORDER BY name")
-            .fetch_all(&self.pool)
-            .await?;
+        let rows =
+            sqlx::query(&format!("SELECT {USER_COLUMNS} FROM users ORDER BY name")).fetch_all(&self.pool).await?;
         rows.iter().map(user_from).collect()
     }
 
@@ -123,13 +128,27 @@ impl Index {
         Ok(sqlx::query("SELECT COUNT(*) AS n FROM users").fetch_one(&self.pool).await?.try_get("n")?)
     }
 
-    pub async fn set_password(&self, name: &Namespace, password_hash: &str) -> Result<bool, IndexError> {
+    /// Ends every web session of user `id`, wherever it is (sign-out): later sessions belong
+    /// to the next generation.
+    pub async fn end_sessions(&self, id: i64) -> Result<(), IndexError> {
         let _guard = self.write_guard().await;
-        let result = sqlx::query("UPDATE users SET password_hash = $1 WHERE name = $2")
-            .bind(password_hash)
-            .bind(name.as_str())
+        sqlx::query("UPDATE users SET session_generation = session_generation + 1 WHERE id = $1")
+            .bind(id)
             .execute(&self.pool)
             .await?;
+        Ok(())
+    }
+
+    /// Sets a user's password, and ends their web sessions (signed in with the old one).
+    pub async fn set_password(&self, name: &Namespace, password_hash: &str) -> Result<bool, IndexError> {
+        let _guard = self.write_guard().await;
+        let result = sqlx::query(
+            "UPDATE users SET password_hash = $1, session_generation = session_generation + 1 WHERE name = $2",
+        )
+        .bind(password_hash)
+        .bind(name.as_str())
+        .execute(&self.pool)
+        .await?;
         Ok(result.rows_affected() > 0)
     }
 

@@ -74,6 +74,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../../../migrations/sqlite/0010_search_words.sql"),
         postgres: include_str!("../../../migrations/postgres/0010_search_words.sql"),
     },
+    Migration {
+        version: 11,
+        name: "session_revocation",
+        sqlite: include_str!("../../../migrations/sqlite/0011_session_revocation.sql"),
+        postgres: include_str!("../../../migrations/postgres/0011_session_revocation.sql"),
+    },
 ];
 
 /// Arbitrary constant naming wasmhub's migration lock among PostgreSQL advisory locks.

@@ -93,12 +93,29 @@ async fn a_session_shows_private_repositories_until_sign_out_and_is_never_a_bear
     let forged = Browser { server: &server, cookie: Some(format!("wasmhub_session={token}x")) };
     assert!(!forged.get("/search?q=secret").await.1.contains("secret-filter"));
 
+    // Another browser signed in as alice, and a copy of this browser's cookie.
+    let mut other = Browser::new(&server);
+    other.sign_in("alice", PASSWORD).await;
+    let copied = Browser { server: &server, cookie: browser.cookie.clone() };
+    assert!(copied.get("/search?q=secret").await.1.contains("secret-filter"));
+
     let response = browser.post("/logout", &[]).await;
     assert_eq!(response.status(), 303);
     let cleared = common::header(&response, "set-cookie");
     assert!(cleared.starts_with("wasmhub_session=;") && cleared.contains("Max-Age=0"), "{cleared}");
     browser.cookie = None;
     assert!(!browser.get("/search?q=secret").await.1.contains("secret-filter"));
+    // Signing out ends alice's sessions everywhere: the copied cookie and the other browser's
+    // are refused from now on, whatever their expiry says.
+    for (who, session) in [("copied cookie", &copied), ("other browser", &other)] {
+        let (status, body) = session.get("/search?q=secret").await;
+        assert_eq!(status, 200);
+        assert!(!body.contains("secret-filter") && body.contains("href=\"/login\">Sign in</a>"), "{who}: {body}");
+    }
+    // A new sign-in starts a session that works, at once.
+    browser.sign_in("alice", PASSWORD).await;
+    assert!(browser.get("/search?q=secret").await.1.contains("secret-filter"));
+    assert!(!other.get("/search?q=secret").await.1.contains("secret-filter"));
 }
 
 #[tokio::test]

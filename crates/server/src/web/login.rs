@@ -10,7 +10,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use wasmhub_registry::{Caller, Limit};
 
 use super::html::{w, Esc};
-use super::session::{same_origin, sign_in_cookie, sign_out_cookie, Peer};
+use super::session::{same_origin, session_user, sign_in_cookie, sign_out_cookie, Peer};
 use super::{caller, Account, Page, PageError};
 use crate::AppState;
 
@@ -130,7 +130,7 @@ pub async fn submit(
     match state.auth.sign_in(&state.registry, &user, password, peer.0).await {
         Ok(Caller::User(principal)) if matches!(principal.limit, Limit::Unlimited) => {
             tracing::info!(user = %principal.user.name, "signed in to the web catalog");
-            let cookie = sign_in_cookie(&state, &headers, principal.user.name.as_str());
+            let cookie = sign_in_cookie(&state, &headers, &principal.user);
             Ok(([(header::SET_COOKIE, cookie)], Redirect::to(&next)).into_response())
         }
         Ok(_) => Ok(refuse(StatusCode::UNAUTHORIZED, "Invalid user name or password.")),
@@ -153,8 +153,13 @@ pub async fn submit(
     }
 }
 
+/// Ends the user's sessions everywhere (see `session.rs`), and deletes this browser's cookie.
 pub async fn sign_out(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, PageError> {
     same_origin(&state, &headers)?;
+    if let Some(user) = session_user(&state, &headers).await? {
+        state.registry.index().end_sessions(user.id).await.map_err(wasmhub_registry::RegistryError::from)?;
+        tracing::info!(user = %user.name, "signed out of the web catalog");
+    }
     Ok(([(header::SET_COOKIE, sign_out_cookie(&state, &headers))], Redirect::to("/")).into_response())
 }
 

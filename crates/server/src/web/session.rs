@@ -1,7 +1,9 @@
 //! Browser sessions: after a password sign-in on `/login`, a cookie holding an HS256 JWT (the
-//! key `/token` signs with) names the user until it expires. Nothing is stored on the server,
-//! so any replica reads any session; signing out deletes the cookie (a copied cookie stays
-//! valid until its expiry, twelve hours at most; a disabled user is refused at once).
+//! key `/token` signs with) names the user until it expires. No session is stored on the
+//! server, so any replica reads any session: its `jti` names the generation of the user's
+//! sessions it was issued in (`users.session_generation`, read with the user on every page),
+//! and signing out or a new password starts the next generation, so every earlier session,
+//! a copied cookie or another browser's, is refused at once. A disabled user is too.
 //!
 //! The session's audience differs from `/token`'s, so a session is never accepted as a bearer
 //! token on `/v2` or the API, and a bearer token (limited to its grants) never becomes a
@@ -17,6 +19,7 @@ use std::time::Duration;
 use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::{header, request::Parts, HeaderMap, HeaderValue};
 use wasmhub_auth::jwt::{self, Claims};
+use wasmhub_registry::index::User;
 use wasmhub_registry::{Caller, Limit, Principal};
 
 use super::PageError;
@@ -40,16 +43,17 @@ pub fn is_secure(state: &AppState, headers: &HeaderMap) -> bool {
 }
 
 /// A signed session for `user`, and the `Set-Cookie` value carrying it.
-pub fn sign_in_cookie(state: &AppState, headers: &HeaderMap, user: &str) -> HeaderValue {
+pub fn sign_in_cookie(state: &AppState, headers: &HeaderMap, user: &User) -> HeaderValue {
     let now = now_seconds();
+    let random: String = wasmhub_auth::random_bytes().iter().take(12).map(|b| format!("{b:02x}")).collect();
     let claims = Claims {
         iss: state.auth.settings.service.clone(),
-        sub: user.to_owned(),
+        sub: user.name.to_string(),
         aud: audience(state),
         exp: now + SESSION_LIFETIME.as_secs() as i64,
         nbf: now,
         iat: now,
-        jti: wasmhub_auth::random_bytes().iter().take(12).map(|b| format!("{b:02x}")).collect(),
+        jti: format!("{}.{random}", user.session_generation),
         access: Vec::new(),
     };
     let token = jwt::sign(&claims, &state.auth.key);
@@ -90,15 +94,29 @@ pub async fn caller(state: &AppState, headers: &HeaderMap) -> Result<Caller, Pag
     if headers.contains_key(header::AUTHORIZATION) || !registry.policy().enforce {
         return state.auth.caller(registry, headers, None).await.map_err(|_| PageError::Unauthorized);
     }
-    let Some(token) = session_token(headers) else { return Ok(Caller::Anonymous) };
+    Ok(match session_user(state, headers).await? {
+        Some(user) => Caller::User(Principal { user, limit: Limit::Unlimited }),
+        None => Caller::Anonymous,
+    })
+}
+
+/// The user a request's session cookie names, if it is valid: signed, unexpired, of the user's
+/// current session generation, and the user not disabled.
+pub async fn session_user(state: &AppState, headers: &HeaderMap) -> Result<Option<User>, PageError> {
+    let Some(token) = session_token(headers) else { return Ok(None) };
     let Ok(claims) = jwt::verify(token, &state.auth.key, now_seconds(), &audience(state)) else {
-        return Ok(Caller::Anonymous);
+        return Ok(None);
     };
-    match registry.index().user(&claims.sub).await {
-        Ok(Some(user)) if !user.disabled => Ok(Caller::User(Principal { user, limit: Limit::Unlimited })),
-        Ok(_) => Ok(Caller::Anonymous),
+    match state.registry.index().user(&claims.sub).await {
+        Ok(Some(user)) if !user.disabled && generation(&claims.jti) == Some(user.session_generation) => Ok(Some(user)),
+        Ok(_) => Ok(None),
         Err(error) => Err(wasmhub_registry::RegistryError::from(error).into()),
     }
+}
+
+/// The session generation a session's `jti` names (`<generation>.<random hex>`).
+fn generation(jti: &str) -> Option<i64> {
+    jti.split_once('.')?.0.parse().ok()
 }
 
 /// Refuses a POST that did not come from one of this registry's own pages.
@@ -131,6 +149,15 @@ impl<S: Send + Sync> FromRequestParts<S> for Peer {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_session_names_its_generation_and_nothing_else_passes() {
+        assert_eq!(generation("0.9f86d081884c7d65"), Some(0));
+        assert_eq!(generation("17.ab"), Some(17));
+        for bad in ["", "9f86d081884c7d65", ".ab", "x.ab", "1x.ab", " 1.ab"] {
+            assert_eq!(generation(bad), None, "{bad:?}");
+        }
+    }
 
     #[test]
     fn finds_the_session_among_other_cookies() {
