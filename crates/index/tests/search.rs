@@ -19,6 +19,7 @@ on_both_backends!(
     private_repositories_follow_visibility_changes,
     pages_follow_the_requested_order,
     free_text_matches_words_as_prefixes_once_per_tag,
+    a_user_with_more_private_repositories_than_are_listed_sees_them_all,
 );
 
 fn name(s: &str) -> RepoName {
@@ -356,6 +357,29 @@ async fn free_text_matches_words_as_prefixes_once_per_tag(index: &Index) {
     push(index, "b/cli", "m5", Some(wasi("renamed")), &["v1"]).await;
     assert_eq!(search(index, words("command")).await.total, 0);
     assert_eq!(found(&search(index, words("renamed")).await), ["b/cli:v1"]);
+}
+
+/// A signed-in user's private repositories are listed by id in a search's SQL when there are
+/// at most 1,000 of them; beyond, the visibility predicate finds them instead, with the same
+/// results.
+async fn a_user_with_more_private_repositories_than_are_listed_sees_them_all(index: &Index) {
+    let alice = index.create_user(&"alice".parse().unwrap(), "hash", false).await.unwrap();
+    // 1,001 private repositories; three hold tagged modules.
+    for n in 0..1001 {
+        let repository = format!("alice/r{n}");
+        let wasm = (n % 500 == 0).then(|| wasi(&format!("secret {n}")));
+        push(index, &repository, &format!("m{n}"), wasm, &["v1"]).await;
+        assert!(index.set_repository_private(&name(&repository), true).await.unwrap());
+    }
+    push(index, "bob/open", "open", Some(wasi("open secret")), &["v1"]).await;
+    let secret = SearchQuery { words: query_words("secret"), ..all() };
+    let owner = index.search(&secret, Visibility::PublicOr { user_id: alice }).await.unwrap();
+    assert_eq!(sorted(found(&owner)), ["alice/r0:v1", "alice/r1000:v1", "alice/r500:v1", "bob/open:v1"]);
+    assert_eq!((owner.total, owner.facets.runtime_type), (4, facet(&[("wasi", 4)])));
+    let everything = index.search(&all(), Visibility::PublicOr { user_id: alice }).await.unwrap();
+    assert_eq!(everything.total, 4);
+    let public = index.search(&secret, Visibility::Public).await.unwrap();
+    assert_eq!((found(&public), public.total), (vec!["bob/open:v1".to_string()], 1));
 }
 
 /// Tags record their update time in milliseconds: waiting past one keeps two pushes apart in
