@@ -154,11 +154,13 @@ impl Index {
 
     pub async fn set_disabled(&self, name: &Namespace, disabled: bool) -> Result<bool, IndexError> {
         let _guard = self.write_guard().await;
-        let result = sqlx::query("UPDATE users SET disabled = $1 WHERE name = $2")
-            .bind(i64::from(disabled))
-            .bind(name.as_str())
-            .execute(&self.pool)
-            .await?;
+        // A user disabled and enabled again does not get back the sessions of before.
+        let result =
+            sqlx::query("UPDATE users SET disabled = $1, session_generation = session_generation + 1 WHERE name = $2")
+                .bind(i64::from(disabled))
+                .bind(name.as_str())
+                .execute(&self.pool)
+                .await?;
         Ok(result.rows_affected() > 0)
     }
 

@@ -5,9 +5,11 @@
 //! Every query here is built by `Filter` (filter.rs), so the visibility predicate (accounts
 //! and private repositories, issue 8) comes from one place: `Visibility::predicate`, or the
 //! `private` flag the triggers copy from it. Exports, imports and free-text words are all
-//! terms of `search_terms` (terms.rs). Ranking by relevance differs per backend (FTS5's bm25
-//! on SQLite, `ts_rank` on PostgreSQL) in `TextRank`; the page's plan hint (SQLite has no
-//! statistics) is the other place that branches on `Index::backend()`.
+//! terms of `search_terms` (terms.rs). The backends differ in three places: ranking by
+//! relevance (FTS5's bm25 on SQLite, `ts_rank` on PostgreSQL; `TextRank`, page.rs), how a
+//! page is found (SQLite's plan follows from the total, its planner having no statistics;
+//! PostgreSQL's planner chooses, while the total is counted), and which rows are counted
+//! before the search (`Index::search`).
 
 mod filter;
 mod page;
@@ -167,9 +169,10 @@ impl Index {
     /// `GROUP BY facet_id` gives the exact total and all three facets (a facet row holds
     /// runtime type, kind and ABIs): over `search_counts` or the driving term's
     /// `search_terms` rows when the filters allow, else over the matching `search_entries`.
-    /// Knowing the total then picks the page's plan: see `RANK_LIMIT` and `WALK_THRESHOLD`.
-    /// The page's ids come from the narrow tables alone; only those rows are joined to the
-    /// wide ones.
+    /// On SQLite, knowing the total then picks the page's plan (see `WALK_THRESHOLD`); on
+    /// PostgreSQL the page is read at the same time, planned by PostgreSQL. Either way the
+    /// page's ids come from the narrow tables alone; only those rows are joined to the wide
+    /// ones.
     pub async fn search(&self, query: &SearchQuery, visibility: Visibility) -> Result<SearchResults, IndexError> {
         let wanted = Filter::wanted(query);
         // On SQLite rows are counted to choose the driver among several tests (its planner,

@@ -116,6 +116,12 @@ async fn a_session_shows_private_repositories_until_sign_out_and_is_never_a_bear
     browser.sign_in("alice", PASSWORD).await;
     assert!(browser.get("/search?q=secret").await.1.contains("secret-filter"));
     assert!(!other.get("/search?q=secret").await.1.contains("secret-filter"));
+    // Disabled, then enabled again: the sessions of before stay ended.
+    let alice: wasmhub_oci::Namespace = "alice".parse().unwrap();
+    for disabled in [true, false] {
+        assert!(server.registry.index().set_disabled(&alice, disabled).await.unwrap());
+    }
+    assert!(!browser.get("/search?q=secret").await.1.contains("secret-filter"));
 }
 
 #[tokio::test]

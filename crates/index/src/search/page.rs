@@ -93,8 +93,8 @@ impl Index {
         let reads = walk_reads(entries, query.offset + u64::from(query.limit), total);
         let walk = walk_index.filter(|_| total > WALK_THRESHOLD || reads <= WALK_BUDGET);
         let hint = match walk {
-            Some(index) => format!("INDEXED BY {index}"),
-            None => String::new(),
+            Some(index) if self.backend() == Backend::Sqlite => format!("INDEXED BY {index}"),
+            _ => String::new(),
         };
         // A page walked in order probes each row it passes; otherwise the driver's rows (or
         // each test's list, read once) give the matches, which are sorted.

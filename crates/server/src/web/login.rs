@@ -153,14 +153,23 @@ pub async fn submit(
     }
 }
 
-/// Ends the user's sessions everywhere (see `session.rs`), and deletes this browser's cookie.
+/// Ends the user's sessions everywhere (see `session.rs`), and deletes this browser's cookie,
+/// even when the first fails (then with an error page saying so).
 pub async fn sign_out(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, PageError> {
     same_origin(&state, &headers)?;
-    if let Some(user) = session_user(&state, &headers).await? {
+    let cleared = [(header::SET_COOKIE, sign_out_cookie(&state, &headers))];
+    if let Err(error) = end_sessions(&state, &headers).await {
+        return Ok((cleared, error).into_response());
+    }
+    Ok((cleared, Redirect::to("/")).into_response())
+}
+
+async fn end_sessions(state: &AppState, headers: &HeaderMap) -> Result<(), PageError> {
+    if let Some(user) = session_user(state, headers).await? {
         state.registry.index().end_sessions(user.id).await.map_err(wasmhub_registry::RegistryError::from)?;
         tracing::info!(user = %user.name, "signed out of the web catalog");
     }
-    Ok(([(header::SET_COOKIE, sign_out_cookie(&state, &headers))], Redirect::to("/")).into_response())
+    Ok(())
 }
 
 #[cfg(test)]

@@ -114,9 +114,11 @@ pub async fn session_user(state: &AppState, headers: &HeaderMap) -> Result<Optio
     }
 }
 
-/// The session generation a session's `jti` names (`<generation>.<random hex>`).
+/// The session generation a session's `jti` names (`<generation>.<random hex>`). Sessions
+/// from before generations (a random `jti`) name none, and are refused.
 fn generation(jti: &str) -> Option<i64> {
-    jti.split_once('.')?.0.parse().ok()
+    let digits = jti.split_once('.')?.0;
+    digits.bytes().all(|b| b.is_ascii_digit()).then(|| digits.parse().ok()).flatten()
 }
 
 /// Refuses a POST that did not come from one of this registry's own pages.
@@ -154,7 +156,7 @@ mod tests {
     fn a_session_names_its_generation_and_nothing_else_passes() {
         assert_eq!(generation("0.9f86d081884c7d65"), Some(0));
         assert_eq!(generation("17.ab"), Some(17));
-        for bad in ["", "9f86d081884c7d65", ".ab", "x.ab", "1x.ab", " 1.ab"] {
+        for bad in ["", "9f86d081884c7d65", ".ab", "x.ab", "1x.ab", " 1.ab", "+1.ab", "-1.ab"] {
             assert_eq!(generation(bad), None, "{bad:?}");
         }
     }
