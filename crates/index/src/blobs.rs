@@ -1,7 +1,9 @@
 //! Blobs and their links to repositories.
 
 use sqlx::{AnyConnection, Row};
-use wasmhub_oci::{Digest, RepoName, UploadId};
+use wasmhub_oci::{Digest, RepoName};
+
+use crate::uploads::UploadEnd;
 
 use crate::connection::WriteGuard;
 use crate::{now_millis, Backend, Index, IndexError};
@@ -22,21 +24,16 @@ pub struct BlobRecording<'a> {
 
 impl BlobRecording<'_> {
     /// Records the blob, placed by now, and links it into `repository`; with `upload`, that
-    /// session ends in the same transaction. `false`, recording nothing, when the session is
-    /// gone (finished or cancelled concurrently).
+    /// session ends in the same transaction. `false`, recording nothing, when the session had
+    /// ended (finished or cancelled concurrently).
     pub async fn commit(
         mut self,
         repository: &RepoName,
         size: u64,
-        upload: Option<UploadId>,
+        upload: Option<UploadEnd>,
     ) -> Result<bool, IndexError> {
-        if let Some(id) = upload {
-            let deleted = sqlx::query("DELETE FROM uploads WHERE id = $1 AND repository = $2")
-                .bind(id.to_string())
-                .bind(repository.as_str())
-                .execute(&mut *self.tx)
-                .await?;
-            if deleted.rows_affected() != 1 {
+        if let Some(end) = upload {
+            if !crate::uploads::end_upload_in(&mut self.tx, end, Some(repository)).await? {
                 self.tx.rollback().await?;
                 return Ok(false);
             }
@@ -89,6 +86,9 @@ pub(crate) async fn link_blob_in(
 }
 
 /// The rows of a recorded blob and its link; the caller has locked the digest's fence row.
+/// The link names its repository by a subquery, so an existing repository (almost always)
+/// costs no statement of its own: each statement is a round trip to SQLite's worker thread,
+/// and those hand-offs, not the SQL, are most of a small push's cost.
 async fn record_blob_in(
     conn: &mut AnyConnection,
     repository: &RepoName,
@@ -96,25 +96,39 @@ async fn record_blob_in(
     size: u64,
 ) -> Result<(), IndexError> {
     let now = now_millis();
-    let repository_id = ensure_repository(conn, repository).await?;
     sqlx::query("INSERT INTO blobs (digest, size, created_at) VALUES ($1, $2, $3) ON CONFLICT (digest) DO NOTHING")
         .bind(digest.to_string())
         .bind(size as i64)
         .bind(now)
         .execute(&mut *conn)
         .await?;
-    sqlx::query(
+    if link_in(conn, repository, digest, now).await? == 0 {
+        ensure_repository(conn, repository).await?;
+        link_in(conn, repository, digest, now).await?;
+    }
+    Ok(())
+}
+
+/// Links `digest` into `repository` if that repository exists; the rows written (0 or 1).
+async fn link_in(
+    conn: &mut AnyConnection,
+    repository: &RepoName,
+    digest: &Digest,
+    now: i64,
+) -> Result<u64, IndexError> {
+    let written = sqlx::query(
         // A blob pushed again starts its grace period again: the collector spares links newer
         // than its grace, and this push's manifest may be on its way.
-        "INSERT INTO repository_blobs (repository_id, digest, created_at) VALUES ($1, $2, $3)
+        "INSERT INTO repository_blobs (repository_id, digest, created_at)
+         SELECT id, $2, $3 FROM repositories WHERE name = $1
          ON CONFLICT (repository_id, digest) DO UPDATE SET created_at = excluded.created_at",
     )
-    .bind(repository_id)
+    .bind(repository.as_str())
     .bind(digest.to_string())
     .bind(now)
     .execute(&mut *conn)
     .await?;
-    Ok(())
+    Ok(written.rows_affected())
 }
 
 impl Index {

@@ -50,7 +50,7 @@ pub use pulls::PullCounts;
 pub use retention::{ManifestRow, StoredPolicy, TagRow};
 pub use search::{query_words, text_words, Facets, SearchHit, SearchQuery, SearchResults, SearchSort, Visibility};
 pub use tokens::StoredToken;
-pub use uploads::UploadSession;
+pub use uploads::{UploadEnd, UploadLookup, UploadSession};
 pub use wasm::{AbiRow, ExportRow, ImportRow, ManifestCursor, ManifestRef, WasmOutcome, WasmRecord};
 
 /// A digest read back from the index; one that does not parse means the database is corrupt.

@@ -80,6 +80,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../../../migrations/sqlite/0011_session_revocation.sql"),
         postgres: include_str!("../../../migrations/postgres/0011_session_revocation.sql"),
     },
+    Migration {
+        version: 12,
+        name: "ended_uploads",
+        sqlite: include_str!("../../../migrations/sqlite/0012_ended_uploads.sql"),
+        postgres: include_str!("../../../migrations/postgres/0012_ended_uploads.sql"),
+    },
 ];
 
 /// Arbitrary constant naming wasmhub's migration lock among PostgreSQL advisory locks.

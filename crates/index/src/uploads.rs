@@ -1,6 +1,8 @@
-//! Upload sessions: created on `POST`, advanced by each chunk, consumed on the final `PUT`.
+//! Upload sessions: a row from the first chunk on (a `POST` writes nothing: its id is signed,
+//! see `wasmhub_registry::uploads`), advanced by each chunk, and ended by the final `PUT`, a
+//! cancel or the collector, which leave the id in `ended_uploads` so it cannot start again.
 
-use sqlx::Row;
+use sqlx::{AnyConnection, Row};
 use wasmhub_oci::{Digest, RepoName, UploadId};
 
 use crate::blobs::link_blob_in;
@@ -17,43 +19,78 @@ pub struct UploadSession {
     /// Storage keys of the parts, in order.
     pub parts: Vec<String>,
     pub created_at: i64,
+    /// Whether the session has a row (it has received a chunk); an issued id's session has
+    /// none before that.
+    pub recorded: bool,
+}
+
+/// What the index knows of an upload id in a repository.
+#[derive(Debug, Clone)]
+pub enum UploadLookup {
+    /// A session with a row.
+    Open(UploadSession),
+    /// Finished, cancelled or expired: the id may not be used again.
+    Ended,
+    /// Neither: a session nobody has sent a chunk to yet, if the id was issued for this
+    /// repository, otherwise unknown.
+    NoRow,
+}
+
+/// The session a `PUT` or a cancel ends, and whether it has a row to remove.
+#[derive(Debug, Clone, Copy)]
+pub struct UploadEnd {
+    pub id: UploadId,
+    pub recorded: bool,
 }
 
 impl Index {
+    /// Gives session `id` its row (at its first chunk), unless it has one or has ended:
+    /// `false` then.
     pub async fn create_upload(
         &self,
         id: UploadId,
         repository: &RepoName,
         hash_state: &[u8],
-    ) -> Result<(), IndexError> {
+        created_at: i64,
+    ) -> Result<bool, IndexError> {
         let _guard = self.write_guard().await;
-        let now = now_millis();
-        sqlx::query(
-            "INSERT INTO uploads (id, repository, size, hash_state, created_at, updated_at) VALUES ($1, $2, 0, $3, $4, $4)",
+        let created = sqlx::query(
+            "INSERT INTO uploads (id, repository, size, hash_state, created_at, updated_at)
+             SELECT $1, $2, 0, $3, $4, $5 WHERE NOT EXISTS (SELECT 1 FROM ended_uploads WHERE id = $1)
+             ON CONFLICT (id) DO NOTHING",
         )
         .bind(id.to_string())
         .bind(repository.as_str())
         .bind(hash_state.to_vec())
-        .bind(now)
+        .bind(created_at)
+        .bind(now_millis())
         .execute(&self.pool)
         .await?;
-        Ok(())
+        Ok(created.rows_affected() == 1)
     }
 
-    /// The session `id`, if it exists and belongs to `repository`.
-    pub async fn upload(&self, id: UploadId, repository: &RepoName) -> Result<Option<UploadSession>, IndexError> {
-        let Some(row) =
-            sqlx::query("SELECT size, hash_state, created_at FROM uploads WHERE id = $1 AND repository = $2")
-                .bind(id.to_string())
-                .bind(repository.as_str())
-                .fetch_optional(&self.pool)
-                .await?
-        else {
-            return Ok(None);
+    /// The session `id` in `repository`: one statement (plus one for the parts of a session
+    /// that has bytes).
+    pub async fn upload(&self, id: UploadId, repository: &RepoName) -> Result<UploadLookup, IndexError> {
+        let row = sqlx::query(
+            "SELECT u.size, u.hash_state, u.created_at,
+                    CAST(CASE WHEN EXISTS (SELECT 1 FROM ended_uploads e WHERE e.id = $1) THEN 1 ELSE 0 END
+                         AS BIGINT) AS ended
+             FROM (SELECT 1 AS one) q LEFT JOIN uploads u ON u.id = $1 AND u.repository = $2",
+        )
+        .bind(id.to_string())
+        .bind(repository.as_str())
+        .fetch_one(&self.pool)
+        .await?;
+        if row.try_get::<i64, _>("ended")? != 0 {
+            return Ok(UploadLookup::Ended);
+        }
+        let Some(size) = row.try_get::<Option<i64>, _>("size")? else {
+            return Ok(UploadLookup::NoRow);
         };
-        let size = row.try_get::<i64, _>("size")? as u64;
+        let size = size as u64;
         // Parts are only ever recorded together with the bytes they add, so an empty session
-        // has none: no need to ask (the common case: the PUT right after the POST).
+        // has none: no need to ask.
         let parts = if size == 0 {
             Vec::new()
         } else {
@@ -65,12 +102,13 @@ impl Index {
                 .map(|row| row.try_get("part_key"))
                 .collect::<Result<_, _>>()?
         };
-        Ok(Some(UploadSession {
+        Ok(UploadLookup::Open(UploadSession {
             repository: repository.clone(),
             size,
             hash_state: row.try_get("hash_state")?,
             parts,
             created_at: row.try_get("created_at")?,
+            recorded: true,
         }))
     }
 
@@ -112,41 +150,36 @@ impl Index {
         Ok(true)
     }
 
-    /// Ends a session without a blob; returns its parts' keys for deletion, or `None` if
-    /// there was no such session.
-    pub async fn delete_upload(&self, id: UploadId) -> Result<Option<Vec<String>>, IndexError> {
+    /// Ends a session without a blob; returns its parts' keys for deletion, or `None` if it
+    /// had already ended.
+    pub async fn delete_upload(&self, end: UploadEnd) -> Result<Option<Vec<String>>, IndexError> {
         let _guard = self.write_guard().await;
         let mut tx = self.begin_write().await?;
         let parts = sqlx::query("SELECT part_key FROM upload_parts WHERE upload_id = $1 ORDER BY seq")
-            .bind(id.to_string())
+            .bind(end.id.to_string())
             .fetch_all(&mut *tx)
             .await?
             .iter()
             .map(|row| row.try_get("part_key"))
             .collect::<Result<Vec<String>, _>>()?;
-        let deleted = sqlx::query("DELETE FROM uploads WHERE id = $1").bind(id.to_string()).execute(&mut *tx).await?;
+        let ended = end_upload_in(&mut tx, end, None).await?;
         tx.commit().await?;
-        Ok((deleted.rows_affected() > 0).then_some(parts))
+        Ok(ended.then_some(parts))
     }
 
-    /// Ends a session with its verified blob: in one transaction the session disappears and
-    /// the blob becomes visible in the repository. Returns `false` if the session was already
-    /// gone (finished concurrently elsewhere).
+    /// Ends a session with its verified blob: in one transaction the session ends and the
+    /// blob becomes visible in the repository. Returns `false` if the session had already
+    /// ended (finished concurrently elsewhere).
     pub async fn complete_upload(
         &self,
-        id: UploadId,
+        end: UploadEnd,
         repository: &RepoName,
         digest: &Digest,
         size: u64,
     ) -> Result<bool, IndexError> {
         let _guard = self.write_guard().await;
         let mut tx = self.begin_write().await?;
-        let deleted = sqlx::query("DELETE FROM uploads WHERE id = $1 AND repository = $2")
-            .bind(id.to_string())
-            .bind(repository.as_str())
-            .execute(&mut *tx)
-            .await?;
-        if deleted.rows_affected() != 1 {
+        if !end_upload_in(&mut tx, end, Some(repository)).await? {
             tx.rollback().await?;
             return Ok(false);
         }
@@ -154,4 +187,50 @@ impl Index {
         tx.commit().await?;
         Ok(true)
     }
+
+    /// Forgets ended sessions that ended before `before` (their ids have expired by then).
+    pub async fn prune_ended_uploads(&self, before: std::time::SystemTime) -> Result<u64, IndexError> {
+        let _guard = self.write_guard().await;
+        let pruned = sqlx::query("DELETE FROM ended_uploads WHERE ended_at < $1")
+            .bind(crate::gc::millis(before))
+            .execute(&self.pool)
+            .await?;
+        Ok(pruned.rows_affected())
+    }
+}
+
+/// Ends session `end` within the caller's transaction: its id joins `ended_uploads` and its
+/// row, if it has one, goes (with its parts' rows), in `repository` if given. `false` if the
+/// session had already ended (or its row is gone): the caller rolls back.
+pub(crate) async fn end_upload_in(
+    conn: &mut AnyConnection,
+    end: UploadEnd,
+    repository: Option<&RepoName>,
+) -> Result<bool, IndexError> {
+    let id = end.id.to_string();
+    let marked = sqlx::query("INSERT INTO ended_uploads (id, ended_at) VALUES ($1, $2) ON CONFLICT (id) DO NOTHING")
+        .bind(&id)
+        .bind(now_millis())
+        .execute(&mut *conn)
+        .await?;
+    if marked.rows_affected() != 1 {
+        return Ok(false);
+    }
+    if !end.recorded {
+        // An issued id's session without a chunk has no row. Should a chunk have given it
+        // one meanwhile, that row is ended all the same (lookups see `ended_uploads` first)
+        // and the collector removes it and its parts once it is stale.
+        return Ok(true);
+    }
+    let deleted = match repository {
+        Some(repository) => {
+            sqlx::query("DELETE FROM uploads WHERE id = $1 AND repository = $2")
+                .bind(&id)
+                .bind(repository.as_str())
+                .execute(&mut *conn)
+                .await?
+        }
+        None => sqlx::query("DELETE FROM uploads WHERE id = $1").bind(&id).execute(&mut *conn).await?,
+    };
+    Ok(deleted.rows_affected() == 1)
 }

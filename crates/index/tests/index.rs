@@ -2,7 +2,7 @@
 //! file) and PostgreSQL (a fresh schema in `WASMHUB_TEST_POSTGRES_URL`, default
 //! `postgres://postgres@127.0.0.1:5432/postgres`).
 
-use wasmhub_index::{Index, IndexError, NewManifest};
+use wasmhub_index::{Index, IndexError, NewManifest, UploadEnd, UploadLookup};
 use wasmhub_oci::{Digest, MediaType, Reference, RepoName, Tag, UploadId};
 
 mod common;
@@ -12,6 +12,7 @@ on_both_backends!(
     blob_links_are_per_repository,
     upload_sessions_advance_only_from_their_current_size,
     completing_an_upload_makes_the_blob_visible_and_ends_the_session,
+    ended_upload_ids_are_forgotten_once_expired,
     a_manifest_with_a_missing_reference_records_nothing,
     manifests_resolve_by_tag_and_digest_and_tags_move,
     tags_list_in_bytewise_order_with_pagination,
@@ -71,25 +72,46 @@ async fn blob_links_are_per_repository(index: &Index) {
 
 async fn upload_sessions_advance_only_from_their_current_size(index: &Index) {
     let (repo, id) = (name("ns/up"), UploadId::random());
-    index.create_upload(id, &repo, b"state0").await.unwrap();
-    assert!(index.upload(id, &name("ns/other")).await.unwrap().is_none(), "sessions belong to one repository");
+    assert!(matches!(index.upload(id, &repo).await.unwrap(), UploadLookup::NoRow));
+    assert!(index.create_upload(id, &repo, b"state0", 1).await.unwrap());
+    assert!(!index.create_upload(id, &repo, b"again", 1).await.unwrap(), "a session gets one row");
+    assert!(matches!(index.upload(id, &name("ns/other")).await.unwrap(), UploadLookup::NoRow), "one repository");
     assert!(index.append_upload_part(id, 0, "part-1", 10, b"state1").await.unwrap());
     assert!(!index.append_upload_part(id, 0, "part-x", 10, b"stale").await.unwrap(), "a stale writer is refused");
     assert!(index.append_upload_part(id, 10, "part-2", 5, b"state2").await.unwrap());
-    let session = index.upload(id, &repo).await.unwrap().unwrap();
-    assert_eq!((session.size, session.hash_state.as_slice()), (15, &b"state2"[..]));
+    let UploadLookup::Open(session) = index.upload(id, &repo).await.unwrap() else { panic!("the session is open") };
+    assert_eq!((session.size, session.hash_state.as_slice(), session.recorded), (15, &b"state2"[..], true));
     assert_eq!(session.parts, vec!["part-1", "part-2"]);
-    assert_eq!(index.delete_upload(id).await.unwrap(), Some(vec!["part-1".to_owned(), "part-2".to_owned()]));
-    assert_eq!(index.delete_upload(id).await.unwrap(), None);
+    let end = UploadEnd { id, recorded: true };
+    assert_eq!(index.delete_upload(end).await.unwrap(), Some(vec!["part-1".to_owned(), "part-2".to_owned()]));
+    assert_eq!(index.delete_upload(end).await.unwrap(), None);
+    assert!(matches!(index.upload(id, &repo).await.unwrap(), UploadLookup::Ended));
+    assert!(!index.create_upload(id, &repo, b"state0", 1).await.unwrap(), "an ended session stays ended");
 }
 
 async fn completing_an_upload_makes_the_blob_visible_and_ends_the_session(index: &Index) {
-    let (repo, id, blob) = (name("ns/done"), UploadId::random(), digest_of("content"));
-    index.create_upload(id, &repo, b"s").await.unwrap();
-    assert!(index.complete_upload(id, &repo, &blob, 7).await.unwrap());
-    assert_eq!(index.repository_blob_size(&repo, &blob).await.unwrap(), Some(7));
-    assert!(index.upload(id, &repo).await.unwrap().is_none());
-    assert!(!index.complete_upload(id, &repo, &blob, 7).await.unwrap(), "a session completes once");
+    for recorded in [true, false] {
+        let (repo, id, blob) = (name("ns/done"), UploadId::random(), digest_of("content"));
+        if recorded {
+            index.create_upload(id, &repo, b"s", 1).await.unwrap();
+        }
+        let end = UploadEnd { id, recorded };
+        assert!(index.complete_upload(end, &repo, &blob, 7).await.unwrap());
+        assert_eq!(index.repository_blob_size(&repo, &blob).await.unwrap(), Some(7));
+        assert!(matches!(index.upload(id, &repo).await.unwrap(), UploadLookup::Ended));
+        assert!(!index.complete_upload(end, &repo, &blob, 7).await.unwrap(), "a session completes once");
+    }
+}
+
+async fn ended_upload_ids_are_forgotten_once_expired(index: &Index) {
+    let (repo, id) = (name("ns/pruned"), UploadId::random());
+    index.delete_upload(UploadEnd { id, recorded: false }).await.unwrap();
+    assert!(matches!(index.upload(id, &repo).await.unwrap(), UploadLookup::Ended));
+    let an_hour_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(3600);
+    assert_eq!(index.prune_ended_uploads(an_hour_ago).await.unwrap(), 0, "ended just now");
+    let soon = std::time::SystemTime::now() + std::time::Duration::from_secs(1);
+    assert!(index.prune_ended_uploads(soon).await.unwrap() >= 1);
+    assert!(matches!(index.upload(id, &repo).await.unwrap(), UploadLookup::NoRow));
 }
 
 async fn a_manifest_with_a_missing_reference_records_nothing(index: &Index) {

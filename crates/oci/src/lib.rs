@@ -20,4 +20,4 @@ pub use manifest::{Descriptor, Manifest, ManifestError, ManifestKind, MAX_MANIFE
 pub use media_type::{MediaType, MediaTypeError};
 pub use name::{NameError, Namespace, Reference, RepoName, Tag};
 pub use range::{ByteRange, ContentRange, RangeError};
-pub use upload::UploadId;
+pub use upload::{IssuedUploadId, UploadId};

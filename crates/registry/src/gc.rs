@@ -204,6 +204,12 @@ impl Registry {
         report: &mut GcReport,
         progress: &mut impl FnMut(GcPhase, &GcReport),
     ) -> Result<(), RegistryError> {
+        if !options.dry_run {
+            // Ended ids are remembered only while they could still be used.
+            let expired = before(SystemTime::now(), crate::upload_ids::ISSUED_UPLOAD_LIFETIME);
+            let pruned = self.index.prune_ended_uploads(expired).await?;
+            tracing::debug!(pruned, "forgot expired ended upload ids");
+        }
         let mut after: Option<UploadId> = None;
         loop {
             let batch = self.index.stale_uploads(cutoff, after, options.batch_size).await?;

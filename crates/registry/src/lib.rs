@@ -23,6 +23,7 @@ mod reindex;
 mod retention;
 mod retention_apply;
 mod search;
+mod upload_ids;
 mod uploads;
 mod wasm_index;
 mod wasm_record;
@@ -97,13 +98,23 @@ pub struct Registry {
     metrics: wasmhub_metrics::Metrics,
     /// Manifest pulls counted since the last flush to the index (`pulls.rs`).
     pulls: std::sync::Arc<pulls::PullCounter>,
+    /// The key upload ids are signed with (`uploads.rs`), read from the index once.
+    upload_key: std::sync::Arc<tokio::sync::OnceCell<wasmhub_auth::SigningKey>>,
 }
 
 impl Registry {
     pub fn new(index: Index, storage: BlobStore, limits: Limits) -> Registry {
         let metrics = wasmhub_metrics::Metrics::default();
         let (index, storage) = (index.with_metrics(metrics.database()), storage.with_metrics(metrics.storage()));
-        Registry { index, storage, limits, policy: AccessPolicy::OPEN, metrics, pulls: Default::default() }
+        Registry {
+            index,
+            storage,
+            limits,
+            policy: AccessPolicy::OPEN,
+            metrics,
+            pulls: Default::default(),
+            upload_key: Default::default(),
+        }
     }
 
     /// Replaces the registry's metrics (e.g. with another repository label cap), wiring the

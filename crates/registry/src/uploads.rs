@@ -4,13 +4,20 @@
 //! the list of parts live in the index, so a session can be continued on any replica. The
 //! final `PUT` compares the hash with the digest the client names; only a match makes the
 //! blob visible, in one index transaction. A mismatch removes the session and its parts.
+//!
+//! A `POST` writes nothing: the id it hands out is *issued* (`UploadId::issue`), carrying the
+//! time and a tag over it and the repository under the registry's key, shared by replicas
+//! through the index. Until its first chunk such a session is empty and has no row; the
+//! `PUT` that carries a whole small blob (what clients do after a `POST`) then costs one write
+//! transaction instead of two. Ending a session records its id in `ended_uploads`, so that a
+//! finished or cancelled id stays unknown until it expires (`upload_ids.rs`).
 
 use std::error::Error as StdError;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use bytes::Bytes;
 use futures::{Stream, StreamExt};
-use wasmhub_index::{BlobRecording, IndexError, UploadSession};
+use wasmhub_index::{BlobRecording, IndexError, UploadEnd, UploadLookup, UploadSession};
 use wasmhub_oci::{Algorithm, ContentRange, Digest, DigestHasher, RepoName, UploadId};
 use wasmhub_storage::{PartKey, StorageError, WrittenPart};
 
@@ -40,6 +47,10 @@ const MOUNT_CANDIDATES: u32 = 16;
 const FENCE_WAIT: Duration = Duration::from_secs(30);
 const FENCE_POLL: Duration = Duration::from_millis(25);
 
+fn end_of(id: UploadId, session: &UploadSession) -> UploadEnd {
+    UploadEnd { id, recorded: session.recorded }
+}
+
 fn parts_of(session: &UploadSession) -> Result<Vec<PartKey>, RegistryError> {
     session.parts.iter().map(|key| PartKey::from_stored(key).map_err(RegistryError::from)).collect()
 }
@@ -48,10 +59,32 @@ impl Registry {
     /// Opens an upload session (`POST /blobs/uploads/`).
     pub async fn start_upload(&self, caller: &Caller, repository: &RepoName) -> Result<UploadStatus, RegistryError> {
         self.authorize(caller, repository, Action::Push).await?;
-        let id = UploadId::random();
-        let hasher = DigestHasher::new(SESSION_ALGORITHM);
-        self.index.create_upload(id, repository, &hasher.to_state()).await?;
+        let id = crate::upload_ids::issue(self.upload_key().await?, repository, SystemTime::now());
         Ok(UploadStatus { id, size: 0 })
+    }
+
+    async fn upload_key(&self) -> Result<&wasmhub_auth::SigningKey, RegistryError> {
+        self.upload_key.get_or_try_init(|| self.signing_key()).await
+    }
+
+    /// The empty session of `id` if it was issued for `repository` and has not expired.
+    async fn issued_session(
+        &self,
+        repository: &RepoName,
+        id: UploadId,
+    ) -> Result<Option<UploadSession>, RegistryError> {
+        let key = self.upload_key().await?;
+        let Some(issued_at) = crate::upload_ids::verify(key, repository, id, SystemTime::now()) else {
+            return Ok(None);
+        };
+        Ok(Some(UploadSession {
+            repository: repository.clone(),
+            size: 0,
+            hash_state: DigestHasher::new(SESSION_ALGORITHM).to_state(),
+            parts: Vec::new(),
+            created_at: issued_at,
+            recorded: false,
+        }))
     }
 
     /// Links a blob the registry already holds into `repository` (`POST ?mount=&from=`):
@@ -111,7 +144,27 @@ impl Registry {
     }
 
     async fn session(&self, repository: &RepoName, id: UploadId) -> Result<UploadSession, RegistryError> {
-        self.index.upload(id, repository).await?.ok_or(RegistryError::UploadUnknown)
+        match self.index.upload(id, repository).await? {
+            UploadLookup::Open(session) => Ok(session),
+            UploadLookup::Ended => Err(RegistryError::UploadUnknown),
+            UploadLookup::NoRow => self.issued_session(repository, id).await?.ok_or(RegistryError::UploadUnknown),
+        }
+    }
+
+    /// `session` with a row, which chunks are recorded in: an issued session gets it now.
+    async fn recorded(&self, id: UploadId, session: &UploadSession) -> Result<UploadSession, RegistryError> {
+        if session.recorded {
+            return Ok(session.clone());
+        }
+        let repository = &session.repository;
+        if self.index.create_upload(id, repository, &session.hash_state, session.created_at).await? {
+            return Ok(UploadSession { recorded: true, ..session.clone() });
+        }
+        // Another chunk created it meanwhile, or the session has just ended.
+        match self.index.upload(id, repository).await? {
+            UploadLookup::Open(current) => Ok(current),
+            UploadLookup::Ended | UploadLookup::NoRow => Err(RegistryError::UploadUnknown),
+        }
     }
 
     /// Where a session stands (`GET /blobs/uploads/<id>`).
@@ -157,6 +210,7 @@ impl Registry {
         S: Stream<Item = Result<Bytes, E>> + Send,
         E: Into<Box<dyn StdError + Send + Sync>>,
     {
+        let session = &self.recorded(id, session).await?;
         let (part, hasher) = self.write_chunk(id, session, range, body).await?;
         if part.size == 0 {
             return Ok(session.size);
@@ -237,7 +291,8 @@ impl Registry {
                 return self.finish_in_one_put(repository, id, &session, digest, range, body).await;
             }
             let before = session.size;
-            if self.append_chunk(id, &session, range, body).await? != before {
+            // Re-read when the chunk moved the session, or gave an issued one its row.
+            if self.append_chunk(id, &session, range, body).await? != before || !session.recorded {
                 session = self.session(repository, id).await?;
             }
         }
@@ -252,10 +307,10 @@ impl Registry {
             self.rehash(&parts, digest.algorithm()).await?
         };
         if &actual != digest {
-            self.discard(id).await?;
+            self.discard(end_of(id, &session)).await?;
             return Err(RegistryError::DigestMismatch { expected: digest.clone(), actual });
         }
-        self.place_and_record(repository, digest, &parts, session.size, Some(id)).await
+        self.place_and_record(repository, digest, &parts, session.size, Some(end_of(id, &session))).await
     }
 
     /// The whole blob in the final `PUT` of an empty session (`POST`, then `PUT ?digest=` with
@@ -279,10 +334,10 @@ impl Registry {
         let parts: &[PartKey] = if part.size == 0 { &[] } else { std::slice::from_ref(&part.key) };
         if &actual != digest {
             self.storage.delete_parts(parts).await;
-            self.discard(id).await?;
+            self.discard(end_of(id, session)).await?;
             return Err(RegistryError::DigestMismatch { expected: digest.clone(), actual });
         }
-        self.place_and_record(repository, digest, parts, part.size, Some(id)).await
+        self.place_and_record(repository, digest, parts, part.size, Some(end_of(id, session))).await
     }
 
     /// Makes the verified `parts` the blob `digest` in storage and records it in `repository`,
@@ -296,7 +351,7 @@ impl Registry {
         digest: &Digest,
         parts: &[PartKey],
         size: u64,
-        upload: Option<UploadId>,
+        upload: Option<UploadEnd>,
     ) -> Result<(), RegistryError> {
         let recorded = if self.storage.places_quickly(parts, size) {
             let recording = self.begin_recording(digest).await?;
@@ -309,7 +364,7 @@ impl Registry {
             self.with_blob_hold(digest, || async {
                 self.storage.commit_blob(parts, digest).await?;
                 Ok(match upload {
-                    Some(id) => self.index.complete_upload(id, repository, digest, size).await?,
+                    Some(end) => self.index.complete_upload(end, repository, digest, size).await?,
                     None => self.index.link_blob(repository, digest, size).await.map(|()| true)?,
                 })
             })
@@ -350,8 +405,8 @@ impl Registry {
         Ok(hasher.finish())
     }
 
-    async fn discard(&self, id: UploadId) -> Result<(), RegistryError> {
-        if let Some(parts) = self.index.delete_upload(id).await? {
+    async fn discard(&self, end: UploadEnd) -> Result<(), RegistryError> {
+        if let Some(parts) = self.index.delete_upload(end).await? {
             let parts: Vec<PartKey> = parts.iter().filter_map(|key| PartKey::from_stored(key).ok()).collect();
             self.storage.delete_parts(&parts).await;
         }
@@ -366,7 +421,7 @@ impl Registry {
         id: UploadId,
     ) -> Result<(), RegistryError> {
         self.authorize(caller, repository, Action::Push).await?;
-        self.session(repository, id).await?;
-        self.discard(id).await
+        let session = self.session(repository, id).await?;
+        self.discard(end_of(id, &session)).await
     }
 }

@@ -300,9 +300,26 @@ async fn a_cancelled_upload_is_gone() {
 }
 
 #[tokio::test]
+async fn an_untouched_session_can_be_cancelled_and_is_gone_after() {
+    let server = TestServer::start().await;
+    let url = start(&server, "ns/app").await;
+    assert_eq!(status(&server, &url).await.status(), 204, "a POST's session is open before any chunk");
+    assert_eq!(server.client.delete(&url).send().await.unwrap().status(), 204);
+    for response in [status(&server, &url).await, finish(&server, &url, &sha256(BLOB), BLOB).await] {
+        assert_eq!(response.status(), 404, "after cancel");
+        assert_eq!(error_code(response).await, "BLOB_UPLOAD_UNKNOWN");
+    }
+}
+
+#[tokio::test]
 async fn unknown_upload_ids_are_404_blob_upload_unknown() {
     let server = TestServer::start().await;
-    for id in ["6f1c7c5e-8a43-4f0b-9d49-1b2c3d4e5f60", "not-a-uuid"] {
+    // An id the registry issued (the POST writes nothing; the id is signed), one digit changed.
+    let issued = start(&server, "ns/app").await;
+    let id = issued.rsplit('/').next().unwrap().split('?').next().unwrap().to_owned();
+    let last = if id.ends_with('0') { '1' } else { '0' };
+    let forged = format!("{}{last}", &id[..id.len() - 1]);
+    for id in ["6f1c7c5e-8a43-4f0b-9d49-1b2c3d4e5f60", "not-a-uuid", forged.as_str()] {
         let url = server.url(&format!("/v2/ns/app/blobs/uploads/{id}"));
         for response in [
             status(&server, &url).await,

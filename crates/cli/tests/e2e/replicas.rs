@@ -68,6 +68,22 @@ async fn an_upload_started_on_one_replica_is_continued_and_finished_on_the_other
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_upload_id_issued_by_one_replica_is_finished_by_the_other_and_then_unknown_to_both() {
+    // The POST writes nothing: the other replica knows the id by its signature alone.
+    let (a, b) = TestServer::start_replicas().await;
+    let data = b"a whole blob in the PUT after the POST".to_vec();
+    let start = a.client.post(a.url("/v2/replicas/issued/blobs/uploads/")).send().await.unwrap();
+    assert_eq!(start.status(), 202);
+    let location = common::header(&start, "location");
+    let finish = b.client.put(b.url(&format!("{location}?digest={}", sha256(&data)))).body(data).send().await.unwrap();
+    assert_eq!(finish.status(), 201);
+    for server in [&a, &b] {
+        let status = server.client.get(server.url(&location)).send().await.unwrap();
+        assert_eq!(status.status(), 404, "a finished session through {}", server.base);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_tag_pushed_through_one_replica_is_visible_through_the_other_at_once() {
     let (a, b) = TestServer::start_replicas().await;
     let (_, first) = a.push_image("replicas/tags", "v1", b"first layer").await;
