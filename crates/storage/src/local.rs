@@ -13,9 +13,13 @@ use tokio::sync::mpsc;
 
 use crate::StorageError;
 
-/// Request chunks handed to the writer thread but not yet written. Small, so that chunks are
-/// freed while still warm and hyper's next receive buffer reuses their memory.
-const WRITE_QUEUE: usize = 8;
+/// Batches of request chunks handed to the writer thread but not yet written. Few, so that
+/// chunks are freed while still warm and hyper's next receive buffer reuses their memory.
+const WRITE_QUEUE: usize = 4;
+/// How many bytes of chunks go to the writer thread as one batch. A chunked body arrives in
+/// many small chunks (a streamed 256 MiB push: 4,745 of 56 KiB on average, against 657 of
+/// 408 KiB with a `Content-Length`), and every hand-off may wake the writer.
+const SEND_BATCH: usize = 256 * 1024;
 /// How much the writer gathers into one `writev` when chunks are queued: large writes let the
 /// page cache use large folios (one `write_begin` per folio, not per 4 KiB page).
 const WRITE_BATCH: usize = 2 * 1024 * 1024;
@@ -73,10 +77,14 @@ pub(crate) struct PartWriter {
     /// The body's length, when the request says (`Content-Length`).
     expected: Option<u64>,
     threshold: usize,
+    /// Chunks not yet handed over: before the writer starts, all of them; after, the batch
+    /// being gathered.
     pending: Vec<Bytes>,
     pending_len: usize,
-    writer: Option<(mpsc::Sender<Bytes>, tokio::task::JoinHandle<std::io::Result<()>>)>,
+    writer: Option<(mpsc::Sender<Vec<Bytes>>, WriterThread)>,
 }
+
+type WriterThread = tokio::task::JoinHandle<std::io::Result<()>>;
 
 impl PartWriter {
     pub(crate) fn new(path: PathBuf, expected: Option<u64>, threshold: usize) -> PartWriter {
@@ -84,34 +92,48 @@ impl PartWriter {
     }
 
     pub(crate) async fn push(&mut self, chunk: Bytes) -> Result<(), StorageError> {
-        if let Some((sender, _)) = &self.writer {
-            if sender.send(chunk).await.is_ok() {
-                return Ok(());
-            }
-            // The writer stopped: report why, and remove what it wrote.
-            let Some((_, thread)) = self.writer.take() else { unreachable!("checked above") };
-            let error = match thread.await {
-                Ok(Err(error)) => StorageError::Io(error),
-                Ok(Ok(())) => StorageError::Io(std::io::Error::other("the part writer stopped early")),
-                Err(error) => io_error(error),
-            };
-            remove_quietly(self.path.clone()).await;
-            return Err(error);
-        }
         self.pending_len += chunk.len();
         self.pending.push(chunk);
+        if self.writer.is_some() {
+            return match self.pending_len >= SEND_BATCH {
+                true => self.send_pending().await,
+                false => Ok(()),
+            };
+        }
         if self.pending_len >= self.threshold {
             let (sender, receiver) = mpsc::channel(WRITE_QUEUE);
             let (path, expected) = (self.path.clone(), self.expected);
             let first = std::mem::take(&mut self.pending);
             let thread = tokio::task::spawn_blocking(move || write_streamed(&path, expected, first, receiver));
             self.writer = Some((sender, thread));
+            self.pending_len = 0;
         }
         Ok(())
     }
 
+    /// Hands the gathered batch to the writer thread.
+    async fn send_pending(&mut self) -> Result<(), StorageError> {
+        let Some((sender, _)) = &self.writer else { return Ok(()) };
+        self.pending_len = 0;
+        if sender.send(std::mem::take(&mut self.pending)).await.is_ok() {
+            return Ok(());
+        }
+        // The writer stopped: report why, and remove what it wrote.
+        let Some((_, thread)) = self.writer.take() else { unreachable!("checked above") };
+        let error = match thread.await {
+            Ok(Err(error)) => StorageError::Io(error),
+            Ok(Ok(())) => StorageError::Io(std::io::Error::other("the part writer stopped early")),
+            Err(error) => io_error(error),
+        };
+        remove_quietly(self.path.clone()).await;
+        Err(error)
+    }
+
     /// Writes what is left and closes the file. Nothing is written for an empty body.
-    pub(crate) async fn finish(self) -> Result<(), StorageError> {
+    pub(crate) async fn finish(mut self) -> Result<(), StorageError> {
+        if !self.pending.is_empty() {
+            self.send_pending().await?;
+        }
         let result = match self.writer {
             Some((sender, thread)) => {
                 drop(sender);
@@ -151,26 +173,23 @@ fn write_streamed(
     path: &Path,
     expected: Option<u64>,
     first: Vec<Bytes>,
-    mut queue: mpsc::Receiver<Bytes>,
+    mut queue: mpsc::Receiver<Vec<Bytes>>,
 ) -> std::io::Result<()> {
     let mut file = Preallocated::new(create_new(path)?, expected);
     file.write(&first)?;
     drop(first);
-    let mut batch = Vec::new();
-    while let Some(chunk) = queue.blocking_recv() {
-        let mut len = chunk.len();
-        batch.push(chunk);
+    while let Some(mut batch) = queue.blocking_recv() {
+        let mut len: usize = batch.iter().map(Bytes::len).sum();
         while len < WRITE_BATCH {
             match queue.try_recv() {
-                Ok(chunk) => {
-                    len += chunk.len();
-                    batch.push(chunk);
+                Ok(more) => {
+                    len += more.iter().map(Bytes::len).sum::<usize>();
+                    batch.extend(more);
                 }
                 Err(_) => break,
             }
         }
         file.write(&batch)?;
-        batch.clear();
     }
     file.finish()
 }
