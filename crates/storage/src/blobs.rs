@@ -15,6 +15,7 @@ use object_store::{GetOptions, GetRange, ObjectStore, PutPayload, PutPayloadMut,
 use wasmhub_metrics::OpMetrics;
 use wasmhub_oci::{Digest, DigestHasher, UploadId};
 
+use crate::hashing::BodyHasher;
 use crate::{local, mapped, PartKey, StorageError, StorageLocation, WrittenPart};
 
 /// Bodies are written in parts of this size (S3's minimum part is 5 MiB): the most a single
@@ -29,6 +30,8 @@ const LOCAL_READ_AHEAD: usize = 2;
 /// A local part body larger than this is written by a thread of its own while it arrives;
 /// a smaller one is written whole once it has arrived.
 const LOCAL_WRITE_THRESHOLD: usize = 1024 * 1024;
+/// A local part body hashes on a thread of its own (`hashing.rs`) once this much has arrived.
+const LOCAL_HASH_THRESHOLD: usize = 4 * 1024 * 1024;
 
 pub type BlobStream = BoxStream<'static, Result<Bytes, StorageError>>;
 
@@ -164,7 +167,8 @@ impl BlobStore {
         let mut multipart: Option<WriteMultipart> = None;
         let outcome: Result<(), StorageError> = async {
             while let Some(chunk) = body.next().await {
-                let chunk = accept_chunk(chunk, &mut size, limit, &mut hasher)?;
+                let chunk = accept_chunk(chunk, &mut size, limit)?;
+                hasher.update(&chunk);
                 match multipart.as_mut() {
                     Some(writer) => {
                         writer.wait_for_capacity(MAX_PARTS_IN_FLIGHT).await?;
@@ -325,7 +329,7 @@ impl BlobStore {
 async fn write_part_local<S, E>(
     path: PathBuf,
     key: PartKey,
-    mut hasher: DigestHasher,
+    hasher: DigestHasher,
     body: S,
     limit: Option<u64>,
 ) -> Result<(WrittenPart, DigestHasher), StorageError>
@@ -339,23 +343,28 @@ where
     let expected = body.size_hint().1.map(|bytes| bytes as u64);
     let mut body = std::pin::pin!(body);
     let mut writer = local::PartWriter::new(path, expected, LOCAL_WRITE_THRESHOLD);
+    let mut hasher = BodyHasher::new(hasher, LOCAL_HASH_THRESHOLD);
     let mut size = 0u64;
     let received: Result<(), StorageError> = async {
         while let Some(chunk) = body.next().await {
-            let chunk = accept_chunk(chunk, &mut size, limit, &mut hasher)?;
+            let chunk = accept_chunk(chunk, &mut size, limit)?;
+            hasher.update(&chunk).await?;
             writer.push(chunk).await?;
         }
         Ok(())
     }
     .await;
-    match received {
-        Ok(()) => writer.finish().await?,
+    let hashed = hasher.finish().await;
+    match received.and(hashed) {
+        Ok(hasher) => {
+            writer.finish().await?;
+            Ok((WrittenPart { key, size }, hasher))
+        }
         Err(error) => {
             writer.abort().await;
-            return Err(error);
+            Err(error)
         }
     }
-    Ok((WrittenPart { key, size }, hasher))
 }
 
 /// Whether an error is storage failing, as opposed to an answer (a missing object) or the
@@ -426,13 +435,8 @@ async fn read_local(file: PathBuf, range: Option<(u64, u64)>) -> Result<BlobStre
     Ok(stream.boxed())
 }
 
-/// One chunk of a part's body, received: counted against `limit` and hashed, on every backend.
-fn accept_chunk<E>(
-    chunk: Result<Bytes, E>,
-    size: &mut u64,
-    limit: Option<u64>,
-    hasher: &mut DigestHasher,
-) -> Result<Bytes, StorageError>
+/// One chunk of a part's body, received: counted against `limit`, on every backend.
+fn accept_chunk<E>(chunk: Result<Bytes, E>, size: &mut u64, limit: Option<u64>) -> Result<Bytes, StorageError>
 where
     E: Into<Box<dyn StdError + Send + Sync>>,
 {
@@ -441,6 +445,5 @@ where
     if let Some(limit) = limit.filter(|&limit| *size > limit) {
         return Err(StorageError::TooLarge { limit });
     }
-    hasher.update(&chunk);
     Ok(chunk)
 }

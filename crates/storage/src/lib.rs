@@ -11,6 +11,7 @@
 
 mod blobs;
 mod error;
+mod hashing;
 mod listing;
 mod local;
 mod location;
