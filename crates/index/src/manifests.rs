@@ -128,12 +128,20 @@ async fn insert_manifest_blobs(
     Ok(())
 }
 
-async fn require_manifest(conn: &mut AnyConnection, repository_id: i64, digest: &Digest) -> Result<(), IndexError> {
-    let present = sqlx::query("SELECT 1 AS present FROM manifests WHERE repository_id = $1 AND digest = $2")
-        .bind(repository_id)
-        .bind(digest.to_string())
-        .fetch_optional(&mut *conn)
-        .await?;
+/// Checks that a child manifest exists; on PostgreSQL its row stays share-locked until commit,
+/// so that a deletion cannot slip in between the check and the parent's commit (on SQLite
+/// the write lock already excludes it).
+async fn require_manifest(
+    conn: &mut AnyConnection,
+    backend: Backend,
+    repository_id: i64,
+    digest: &Digest,
+) -> Result<(), IndexError> {
+    let sql = match backend {
+        Backend::Sqlite => "SELECT 1 AS present FROM manifests WHERE repository_id = $1 AND digest = $2",
+        Backend::Postgres => "SELECT 1 AS present FROM manifests WHERE repository_id = $1 AND digest = $2 FOR SHARE",
+    };
+    let present = sqlx::query(sql).bind(repository_id).bind(digest.to_string()).fetch_optional(&mut *conn).await?;
     present.map(|_| ()).ok_or_else(|| IndexError::MissingReference(digest.clone()))
 }
 
@@ -161,7 +169,7 @@ impl Index {
         let missing = async {
             require_blobs(&mut tx, self.backend(), repository_id, &blobs).await?;
             for child in &manifest.children {
-                require_manifest(&mut tx, repository_id, child).await?;
+                require_manifest(&mut tx, self.backend(), repository_id, child).await?;
             }
             Ok::<_, IndexError>(())
         }
@@ -174,11 +182,15 @@ impl Index {
         }
         let digest = manifest.digest.to_string();
         let now = now_millis();
+        // A manifest pushed again is updated, not skipped: on PostgreSQL that locks its row
+        // until commit. With `DO NOTHING`, a deletion (retention, a client's DELETE) could
+        // commit between this statement and the tag's insert, which then failed its foreign
+        // key; now the deletion waits, or, if it committed first, the row is inserted anew.
         sqlx::query(
             "INSERT INTO manifests
                 (repository_id, digest, media_type, artifact_type, subject, annotations, content, size, created_at)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
-             ON CONFLICT (repository_id, digest) DO NOTHING",
+             ON CONFLICT (repository_id, digest) DO UPDATE SET size = manifests.size",
         )
         .bind(repository_id)
         .bind(&digest)

@@ -14,6 +14,7 @@ on_both_backends!(
     completing_an_upload_makes_the_blob_visible_and_ends_the_session,
     ended_upload_ids_are_forgotten_once_expired,
     a_manifest_with_a_missing_reference_records_nothing,
+    a_tag_push_racing_the_deletion_of_its_manifest_never_fails,
     manifests_resolve_by_tag_and_digest_and_tags_move,
     tags_list_in_bytewise_order_with_pagination,
     deleting_a_manifest_removes_its_tags_but_deleting_a_tag_keeps_the_manifest,
@@ -53,6 +54,34 @@ async fn push_manifest(index: &Index, repo: &RepoName, content: &str, blobs: &[&
         .await
         .unwrap();
     digest
+}
+
+/// Retention deleting a manifest while a push tags it again: on PostgreSQL the push once saw
+/// the manifest, then failed its tag's foreign key when the delete committed in between (a
+/// 500). Whichever commits first, the push must succeed.
+async fn a_tag_push_racing_the_deletion_of_its_manifest_never_fails(index: &Index) {
+    let (repo, content, media_type) = (name("ns/race"), "a manifest retention deletes", manifest_type());
+    let digest = digest_of(content);
+    for round in 0..100 {
+        let tag: Tag = format!("t{round}").parse().unwrap();
+        push_manifest(index, &repo, content, &[], &[]).await;
+        let manifest = NewManifest {
+            repository: &repo,
+            digest: &digest,
+            media_type: &media_type,
+            artifact_type: None,
+            subject: None,
+            annotations_json: None,
+            content: content.as_bytes(),
+            blobs: Vec::new(),
+            children: Vec::new(),
+            tags: vec![&tag],
+            wasm: None,
+        };
+        let (pushed, deleted) = tokio::join!(index.put_manifest(&manifest), index.delete_manifest(&repo, &digest));
+        pushed.unwrap_or_else(|error| panic!("round {round}: the push failed: {error}"));
+        deleted.unwrap();
+    }
 }
 
 async fn migrations_are_idempotent(index: &Index) {
