@@ -89,16 +89,20 @@ impl Index {
         repository: &RepoName,
         subject: &Digest,
         artifact_type: Option<&MediaType>,
+        after: Option<&Digest>,
+        limit: u32,
     ) -> Result<Vec<Referrer>, IndexError> {
         let rows = sqlx::query(
             "SELECT m.digest, m.media_type, m.size, m.artifact_type, m.annotations FROM manifests m
              JOIN repositories r ON r.id = m.repository_id
-             WHERE r.name = $1 AND m.subject = $2 AND ($3 IS NULL OR m.artifact_type = $3)
-             ORDER BY m.digest",
+             WHERE r.name = $1 AND m.subject = $2 AND ($3 IS NULL OR m.artifact_type = $3) AND m.digest > $4
+             ORDER BY m.digest LIMIT $5",
         )
         .bind(repository.as_str())
         .bind(subject.to_string())
         .bind(artifact_type.map(|t| t.as_str().to_owned()))
+        .bind(after.map(Digest::to_string).unwrap_or_default())
+        .bind(i64::from(limit))
         .fetch_all(&self.pool)
         .await?;
         rows.iter()

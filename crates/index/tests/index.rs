@@ -231,12 +231,16 @@ async fn referrers_are_found_by_subject_and_filtered_by_artifact_type(index: &In
             .await
             .unwrap();
     }
-    assert_eq!(index.referrers(&repo, &subject, None).await.unwrap().len(), 2);
-    let signatures = index.referrers(&repo, &subject, Some(&sig)).await.unwrap();
+    assert_eq!(index.referrers(&repo, &subject, None, None, 10).await.unwrap().len(), 2);
+    let first = index.referrers(&repo, &subject, None, None, 1).await.unwrap();
+    let rest = index.referrers(&repo, &subject, None, Some(&first[0].digest), 10).await.unwrap();
+    assert_eq!((first.len(), rest.len()), (1, 1), "pages of one");
+    assert!(first[0].digest < rest[0].digest, "in digest order");
+    let signatures = index.referrers(&repo, &subject, Some(&sig), None, 10).await.unwrap();
     assert_eq!(signatures.len(), 1);
     assert_eq!(signatures[0].digest, digest_of("signature"));
     assert_eq!(signatures[0].annotations_json.as_deref(), Some(r#"{"k":"v"}"#));
-    assert!(index.referrers(&name("ns/elsewhere"), &subject, None).await.unwrap().is_empty());
+    assert!(index.referrers(&name("ns/elsewhere"), &subject, None, None, 10).await.unwrap().is_empty());
 }
 
 async fn repositories_list_in_order_with_pagination(index: &Index) {

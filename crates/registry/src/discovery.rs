@@ -19,6 +19,8 @@ pub struct Page<T> {
 pub struct Referrers {
     pub index_json: Vec<u8>,
     pub filtered: bool,
+    /// The last referrer listed, when more follow (the next page starts after it).
+    pub more_after: Option<Digest>,
 }
 
 #[derive(Serialize)]
@@ -96,9 +98,14 @@ impl Registry {
         repository: &RepoName,
         subject: &Digest,
         artifact_type: Option<&MediaType>,
+        after: Option<&Digest>,
     ) -> Result<Referrers, RegistryError> {
         self.authorize(caller, repository, Action::Pull).await?;
-        let rows = self.index.referrers(repository, subject, artifact_type).await?;
+        let page = self.limits.referrers_page_size;
+        let mut rows = self.index.referrers(repository, subject, artifact_type, after, page.saturating_add(1)).await?;
+        let more = rows.len() > page as usize;
+        rows.truncate(page as usize);
+        let more_after = more.then(|| rows.last().map(|row| row.digest.clone())).flatten();
         let manifests = rows
             .into_iter()
             .map(|row| ReferrerDescriptor {
@@ -113,6 +120,7 @@ impl Registry {
         Ok(Referrers {
             index_json: serde_json::to_vec(&index).expect("serialising plain data cannot fail"),
             filtered: artifact_type.is_some(),
+            more_after,
         })
     }
 }

@@ -65,6 +65,9 @@ pub struct Limits {
     pub max_blob_bytes: u64,
     /// Most entries one page of a listing returns, whatever `n` asks for.
     pub max_page_size: u32,
+    /// Descriptors in one page of a referrers list (the spec lets the registry choose; a
+    /// descriptor with annotations can be a few KiB, so fewer than other listings).
+    pub referrers_page_size: u32,
     /// Bounds on the blobs read to index a Wasm artifact.
     pub wasm: wasmhub_wasm::Limits,
     /// Refuse (`MANIFEST_INVALID`) Wasm artifacts whose config or module cannot be read,
@@ -81,6 +84,7 @@ impl Default for Limits {
             max_manifest_bytes: wasmhub_oci::MAX_MANIFEST_BYTES,
             max_blob_bytes: 64 * 1024 * 1024 * 1024,
             max_page_size: 10_000,
+            referrers_page_size: 1_000,
             wasm: wasmhub_wasm::Limits::default(),
             strict_wasm: false,
             max_candidate_layer_bytes: 16 * 1024 * 1024,

@@ -161,6 +161,52 @@ async fn a_deleted_manifest_can_be_pushed_again() {
 }
 
 #[tokio::test]
+async fn referrers_come_in_pages_linked_by_the_spec_link_header_keeping_the_filter() {
+    let limits = wasmhub_registry::Limits { referrers_page_size: 2, ..Default::default() };
+    let server = TestServer::start_with_limits(limits).await;
+    let (_, subject) = server.push_image("ns/app", "v1", b"module").await;
+    let mut pushed = Vec::new();
+    for n in 0..5 {
+        let config = format!(r#"{{"signature":{n}}}"#);
+        server.push_blob("ns/app", config.as_bytes()).await;
+        let kind = if n == 4 { "application/vnd.example.sbom" } else { "application/vnd.example.sig" };
+        let mut manifest = oci_manifest(descriptor("application/vnd.example.config+json", config.as_bytes()), &[]);
+        manifest["artifactType"] = json!(kind);
+        manifest["subject"] = json!({"mediaType": OCI_MANIFEST, "digest": subject, "size": 1});
+        let (_, digest) = server.push_manifest("ns/app", &format!("sig{n}"), OCI_MANIFEST, &manifest).await;
+        pushed.push((digest, kind));
+    }
+    let walk = |first: String| {
+        let server = &server;
+        async move {
+            let (mut next, mut listed, mut pages) = (Some(first), Vec::new(), 0);
+            while let Some(path) = next.take() {
+                let response = server.get(&path).await;
+                assert_eq!(response.status(), 200, "{path}");
+                next = response.headers().get("link").map(|link| {
+                    let link = link.to_str().unwrap();
+                    assert!(link.ends_with(r#">; rel="next""#), "{link}");
+                    link[1..link.find('>').unwrap()].to_owned()
+                });
+                let page = response.json::<Value>().await.unwrap()["manifests"].as_array().unwrap().clone();
+                assert!(page.len() <= 2, "page {pages} has {} descriptors", page.len());
+                listed.extend(page.iter().map(|d| d["digest"].as_str().unwrap().to_owned()));
+                pages += 1;
+            }
+            (listed, pages)
+        }
+    };
+    let mut all: Vec<String> = pushed.iter().map(|(digest, _)| digest.clone()).collect();
+    all.sort();
+    assert_eq!(walk(format!("/v2/ns/app/referrers/{subject}")).await, (all, 3));
+    let mut signatures: Vec<String> =
+        pushed.iter().filter(|(_, kind)| kind.ends_with("sig")).map(|(digest, _)| digest.clone()).collect();
+    signatures.sort();
+    let filtered = format!("/v2/ns/app/referrers/{subject}?artifactType=application%2Fvnd.example.sig");
+    assert_eq!(walk(filtered).await, (signatures, 2), "every page keeps the filter");
+}
+
+#[tokio::test]
 async fn a_deleted_referrer_leaves_the_referrers_list() {
     let server = TestServer::start().await;
     let (_, subject) = server.push_image("ns/app", "v1", b"module").await;

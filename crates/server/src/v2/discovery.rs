@@ -86,10 +86,20 @@ pub async fn referrers(
             })
         })
         .transpose()?;
-    let referrers = registry.referrers(caller, name, subject, artifact_type.as_ref()).await?;
+    let last: Option<Digest> = last_param(query)?;
+    let referrers = registry.referrers(caller, name, subject, artifact_type.as_ref(), last.as_ref()).await?;
     let mut response = (StatusCode::OK, [(header::CONTENT_TYPE, OCI_INDEX)], referrers.index_json).into_response();
     if referrers.filtered {
         response.headers_mut().insert("oci-filters-applied", "artifactType".parse().expect("static header"));
+    }
+    if let Some(last) = referrers.more_after {
+        // The spec's pagination: a `Link` to the next page, which keeps the filter.
+        let filter = artifact_type.map_or(String::new(), |artifact_type| {
+            let encoded: String = form_urlencoded::byte_serialize(artifact_type.as_str().as_bytes()).collect();
+            format!("artifactType={encoded}&")
+        });
+        let link = format!("</v2/{name}/referrers/{subject}?{filter}last={last}>; rel=\"next\"");
+        response.headers_mut().insert(header::LINK, link.parse().expect("encoded link is a valid header"));
     }
     Ok(response)
 }

@@ -77,7 +77,8 @@ pub async fn referrers(
     digest: &str,
 ) -> Result<Vec<ReferrerView>, RegistryError> {
     let Ok(digest) = digest.parse::<Digest>() else { return Ok(Vec::new()) };
-    let answer = state.registry.referrers(caller, repository, &digest, None).await?;
+    // The first page: a module's page shows at most `Limits::referrers_page_size` of them.
+    let answer = state.registry.referrers(caller, repository, &digest, None, None).await?;
     let index: ReferrersIndex = serde_json::from_slice(&answer.index_json)
         .map_err(|e| RegistryError::Internal(format!("the referrers index does not parse: {e}")))?;
     Ok(index.manifests)

@@ -107,6 +107,14 @@ impl TestServer {
         TestServer::serve(dir, registry.with_metrics(metrics)).await
     }
 
+    /// An open server with other limits (e.g. small pages).
+    pub async fn start_with_limits(limits: wasmhub_registry::Limits) -> TestServer {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let (database, storage) = (database_url(dir.path()), storage_url(dir.path()));
+        let registry = wasmhub::open_registry(&database, &storage, limits).await.expect("registry opens");
+        TestServer::serve(dir, registry).await
+    }
+
     async fn start_with(dir: TempDir, database: &str, storage: &str) -> TestServer {
         TestServer::start_with_policy(dir, database, storage, wasmhub_registry::AccessPolicy::OPEN).await
     }
