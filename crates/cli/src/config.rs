@@ -224,6 +224,12 @@ pub struct ServeArgs {
     #[arg(long, env = "WASMHUB_METRICS_LISTEN")]
     pub metrics_listen: Option<SocketAddr>,
 
+    /// Reverse proxies (addresses or networks, comma-separated, e.g. `10.0.0.0/8,::1`) whose
+    /// `X-Forwarded-For` names the client, for sign-in rate limits and the audit log. Empty:
+    /// the TCP peer is the client.
+    #[arg(long, env = "WASMHUB_TRUSTED_PROXIES", default_value = "")]
+    pub trusted_proxies: wasmhub_server::client_ip::TrustedProxies,
+
     /// How many repositories get their own label in the push and pull counters; the rest
     /// are counted as `other` (each label value is a time series Prometheus stores).
     #[arg(long, env = "WASMHUB_METRICS_MAX_REPOSITORIES", default_value_t = wasmhub_metrics::DEFAULT_REPOSITORY_CAP)]

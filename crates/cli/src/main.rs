@@ -87,8 +87,11 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let deliveries =
         wasmhub::webhook::DeliveryWorker::start(&registry, args.webhooks.options(args.public_url.as_deref()));
     let settings = AuthSettings { public_url: args.public_url.clone(), ..AuthSettings::default() };
-    let state =
-        AppState { metrics_on_main_listener: metrics_server.is_none(), ..AppState::new(registry, settings).await? };
+    let state = AppState {
+        metrics_on_main_listener: metrics_server.is_none(),
+        trusted_proxies: std::sync::Arc::new(args.trusted_proxies.clone()),
+        ..AppState::new(registry, settings).await?
+    };
     wasmhub_server::serve(listener, state, shutdown_signal(), args.shutdown_grace()).await?;
     if let Some(metrics_server) = metrics_server {
         metrics_server.abort();

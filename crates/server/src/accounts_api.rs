@@ -2,9 +2,7 @@
 //! `/api/users/current` in the WebAssembly Hub's shape for `wasme login`. Callers sign in like
 //! on `/v2/` (Basic, or `Bearer` with a personal access token or a `/token` JWT).
 
-use std::net::SocketAddr;
-
-use axum::extract::{ConnectInfo, Path, State};
+use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post, put};
@@ -30,16 +28,7 @@ pub fn router() -> Router<AppState> {
         .route("/api/users/current", get(current_user))
 }
 
-/// The client's address when the server knows it (for sign-in rate limits).
-pub struct Peer(Option<std::net::IpAddr>);
-
-impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Peer {
-    type Rejection = std::convert::Infallible;
-
-    async fn from_request_parts(parts: &mut axum::http::request::Parts, _: &S) -> Result<Self, Self::Rejection> {
-        Ok(Peer(parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|info| info.0.ip())))
-    }
-}
+pub use crate::client_ip::ClientIp as Peer;
 
 async fn caller(state: &AppState, headers: &HeaderMap, peer: Peer) -> Result<Caller, ApiError> {
     state.auth.caller(&state.registry, headers, peer.0).await

@@ -6,6 +6,7 @@
 mod accounts_api;
 mod api;
 mod auth;
+pub mod client_ip;
 mod error;
 mod observe;
 mod route;
@@ -37,6 +38,8 @@ pub struct AppState {
     /// Whether the main listener serves `/metrics` (off when a separate metrics listener is
     /// configured, so the main port can be public without exposing repository names).
     pub metrics_on_main_listener: bool,
+    /// Reverse proxies whose `X-Forwarded-For` names the client (`client_ip.rs`).
+    pub trusted_proxies: std::sync::Arc<client_ip::TrustedProxies>,
 }
 
 impl AppState {
@@ -44,7 +47,12 @@ impl AppState {
     /// replicas through the index).
     pub async fn new(registry: Registry, settings: AuthSettings) -> Result<AppState, wasmhub_registry::RegistryError> {
         let auth = auth::AuthContext::load(&registry, settings).await?;
-        Ok(AppState { registry, auth: std::sync::Arc::new(auth), metrics_on_main_listener: true })
+        Ok(AppState {
+            registry,
+            auth: std::sync::Arc::new(auth),
+            metrics_on_main_listener: true,
+            trusted_proxies: Default::default(),
+        })
     }
 }
 
@@ -74,6 +82,7 @@ pub fn app(state: AppState) -> Router {
         .route("/readyz", get(ready))
         .merge(exposition)
         .layer(axum::middleware::from_fn(api::client_address))
+        .layer(axum::middleware::from_fn_with_state(state.trusted_proxies.clone(), client_ip::resolve))
         .layer(axum::middleware::from_fn_with_state(metrics, observe::track))
         .layer(
             TraceLayer::new_for_http().make_span_with(|request: &Request<_>| {

@@ -2,9 +2,7 @@
 //! personal access token) or none; every requested `scope` is reduced to the actions the caller
 //! may do; the answer is a short-lived HS256 JWT every replica accepts.
 
-use std::net::SocketAddr;
-
-use axum::extract::{ConnectInfo, Request, State};
+use axum::extract::{Request, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
@@ -32,7 +30,7 @@ pub async fn issue(State(state): State<AppState>, request: Request) -> Response 
 }
 
 async fn issue_token(state: AppState, request: Request) -> Result<Response, ApiError> {
-    let peer = request.extensions().get::<ConnectInfo<SocketAddr>>().map(|info| info.0.ip());
+    let peer = crate::client_ip::of(request.extensions());
     let caller = state.auth.caller(&state.registry, request.headers(), peer).await?;
     let query = request.uri().query().unwrap_or_default();
     let mut requested = Vec::new();

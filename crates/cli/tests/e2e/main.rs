@@ -21,6 +21,7 @@ mod gc_schedule;
 mod hub_api;
 mod immutability;
 mod metrics;
+mod proxies;
 mod pull;
 mod pulls;
 mod push;

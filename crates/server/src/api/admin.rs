@@ -2,10 +2,8 @@
 //! in the account API's shape (`{"errors":[{"code","message"}]}`), and the caller is checked
 //! before anything in the request is looked at, so strangers learn nothing but 401/403.
 
-use std::net::SocketAddr;
-
 use axum::body::Bytes;
-use axum::extract::{ConnectInfo, Path, RawQuery, Request, State};
+use axum::extract::{Path, RawQuery, Request, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -36,7 +34,7 @@ pub fn router() -> Router<AppState> {
 /// Middleware: makes the client's address known to the audit entries the request's
 /// workflows write (see `wasmhub_registry::with_client_ip`).
 pub async fn client_address(request: Request, next: Next) -> Response {
-    let ip = request.extensions().get::<ConnectInfo<SocketAddr>>().map(|info| info.0.ip());
+    let ip = crate::client_ip::of(request.extensions());
     wasmhub_registry::with_client_ip(ip, next.run(request)).await
 }
 

@@ -8,9 +8,7 @@ mod uploads;
 
 use axum::body::Body;
 use axum::extract::{Request, State};
-use std::net::SocketAddr;
 
-use axum::extract::ConnectInfo;
 use axum::http::{Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use wasmhub_oci::ErrorCode;
@@ -70,7 +68,7 @@ fn scope(route: &Route, method: &Method) -> Option<String> {
 }
 
 async fn handle(state: &AppState, route: Route, request: Request) -> Result<Response, ApiError> {
-    let peer = request.extensions().get::<ConnectInfo<SocketAddr>>().map(|info| info.0.ip());
+    let peer = crate::client_ip::of(request.extensions());
     let caller = state.auth.caller(&state.registry, request.headers(), peer).await?;
     let method = request.method().clone();
     let query = Query::parse(request.uri().query());

@@ -13,11 +13,9 @@
 //! POST must also come from this origin (`Origin`, else `Referer`), so a page elsewhere can
 //! neither act as the user nor sign a browser in as someone else.
 
-use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
-use axum::extract::{ConnectInfo, FromRequestParts};
-use axum::http::{header, request::Parts, HeaderMap, HeaderValue};
+use axum::http::{header, HeaderMap, HeaderValue};
 use wasmhub_auth::jwt::{self, Claims};
 use wasmhub_registry::index::User;
 use wasmhub_registry::{Caller, Limit, Principal};
@@ -138,15 +136,7 @@ pub fn same_origin(state: &AppState, headers: &HeaderMap) -> Result<(), PageErro
 }
 
 /// The client's address when the server knows it (for sign-in rate limits).
-pub struct Peer(pub Option<IpAddr>);
-
-impl<S: Send + Sync> FromRequestParts<S> for Peer {
-    type Rejection = std::convert::Infallible;
-
-    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        Ok(Peer(parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|info| info.0.ip())))
-    }
-}
+pub use crate::client_ip::ClientIp as Peer;
 
 #[cfg(test)]
 mod tests {
