@@ -34,25 +34,33 @@ fn manifest_type() -> MediaType {
     MediaType::from_static("application/vnd.oci.image.manifest.v1+json")
 }
 
+/// A plain image manifest (no subject, annotations or Wasm facts) of `content`.
+fn plain_manifest<'a>(
+    repo: &'a RepoName,
+    digest: &'a Digest,
+    media_type: &'a MediaType,
+    content: &'a str,
+    blobs: &[&'a Digest],
+    tags: &[&'a Tag],
+) -> NewManifest<'a> {
+    NewManifest {
+        repository: repo,
+        digest,
+        media_type,
+        artifact_type: None,
+        subject: None,
+        annotations_json: None,
+        content: content.as_bytes(),
+        blobs: blobs.to_vec(),
+        children: Vec::new(),
+        tags: tags.to_vec(),
+        wasm: None,
+    }
+}
+
 async fn push_manifest(index: &Index, repo: &RepoName, content: &str, blobs: &[&Digest], tags: &[&Tag]) -> Digest {
-    let digest = digest_of(content);
-    let media_type = manifest_type();
-    index
-        .put_manifest(&NewManifest {
-            repository: repo,
-            digest: &digest,
-            media_type: &media_type,
-            artifact_type: None,
-            subject: None,
-            annotations_json: None,
-            content: content.as_bytes(),
-            blobs: blobs.to_vec(),
-            children: Vec::new(),
-            tags: tags.to_vec(),
-            wasm: None,
-        })
-        .await
-        .unwrap();
+    let (digest, media_type) = (digest_of(content), manifest_type());
+    index.put_manifest(&plain_manifest(repo, &digest, &media_type, content, blobs, tags)).await.unwrap();
     digest
 }
 
@@ -65,19 +73,7 @@ async fn a_tag_push_racing_the_deletion_of_its_manifest_never_fails(index: &Inde
     for round in 0..100 {
         let tag: Tag = format!("t{round}").parse().unwrap();
         push_manifest(index, &repo, content, &[], &[]).await;
-        let manifest = NewManifest {
-            repository: &repo,
-            digest: &digest,
-            media_type: &media_type,
-            artifact_type: None,
-            subject: None,
-            annotations_json: None,
-            content: content.as_bytes(),
-            blobs: Vec::new(),
-            children: Vec::new(),
-            tags: vec![&tag],
-            wasm: None,
-        };
+        let manifest = plain_manifest(&repo, &digest, &media_type, content, &[], &[&tag]);
         let (pushed, deleted) = tokio::join!(index.put_manifest(&manifest), index.delete_manifest(&repo, &digest));
         pushed.unwrap_or_else(|error| panic!("round {round}: the push failed: {error}"));
         deleted.unwrap();
@@ -149,19 +145,7 @@ async fn a_manifest_with_a_missing_reference_records_nothing(index: &Index) {
     let digest = digest_of(content);
     let media_type = manifest_type();
     let error = index
-        .put_manifest(&NewManifest {
-            repository: &repo,
-            digest: &digest,
-            media_type: &media_type,
-            artifact_type: None,
-            subject: None,
-            annotations_json: None,
-            content: content.as_bytes(),
-            blobs: vec![&missing],
-            children: Vec::new(),
-            tags: vec![&tag],
-            wasm: None,
-        })
+        .put_manifest(&plain_manifest(&repo, &digest, &media_type, content, &[&missing], &[&tag]))
         .await
         .unwrap_err();
     assert!(matches!(error, IndexError::MissingReference(d) if d == missing));
