@@ -107,7 +107,9 @@ for blob in (streamed, monolithic, config):
     assert response.status == 200 and digest(data) == digest(blob), ("GET blob", response.status)
 response, data = request("GET", "/v2/smoke/app/manifests/v1", headers={"Accept": "application/vnd.oci.image.manifest.v1+json"})
 assert response.status == 200 and data == manifest, ("GET manifest", response.status)
-print("through nginx: streamed 24 MiB, monolithic 8 MiB, manifest, pulls: all digests match")
+response, _ = request("GET", "/metrics")
+assert response.status == 404, ("/metrics is public", response.status)
+print("through nginx: streamed 24 MiB, monolithic 8 MiB, manifest, pulls: all digests match; /metrics hidden")
 PY
     echo "---- wasmhub log ----" >&2; tail -n 30 "$DIR/wasmhub.log" >&2
     echo "---- nginx error log ----" >&2; tail -n 30 "$DIR/nginx.error.log" >&2
