@@ -7,6 +7,7 @@ pub mod jwt;
 pub mod password;
 pub mod pat;
 pub mod scope;
+pub mod verified;
 
 pub use jwt::{Claims, JwtError, SigningKey};
 pub use pat::{PatError, PersonalAccessToken, TokenScope};

@@ -2,6 +2,9 @@
 //! repository visibility. Password checks (Argon2id, deliberately slow) run on the blocking
 //! pool so they never stall request handling.
 
+use std::sync::Arc;
+
+use wasmhub_auth::verified::VerifiedPasswords;
 use wasmhub_auth::{password, PersonalAccessToken, TokenScope};
 use wasmhub_index::{Role, StoredToken, User};
 use wasmhub_oci::{Namespace, RepoName};
@@ -13,10 +16,29 @@ fn now_millis() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
 }
 
-async fn verify_password(secret: &str, hash: Option<String>) -> bool {
-    let secret = secret.to_owned();
+/// How long a verified password is taken as verified again without Argon2
+/// (`wasmhub_auth::verified`), and how many such verifications are remembered.
+const VERIFIED_PASSWORD_TTL: std::time::Duration = std::time::Duration::from_secs(300);
+const VERIFIED_PASSWORDS: usize = 10_000;
+
+pub(crate) fn verified_passwords() -> VerifiedPasswords {
+    VerifiedPasswords::new(VERIFIED_PASSWORD_TTL, VERIFIED_PASSWORDS)
+}
+
+async fn verify_password(verified: &Arc<VerifiedPasswords>, secret: &str, hash: Option<String>) -> bool {
+    let now = std::time::Instant::now();
+    if hash.as_deref().is_some_and(|hash| verified.contains(secret, hash, now)) {
+        return true;
+    }
+    let (secret, verified) = (secret.to_owned(), verified.clone());
     tokio::task::spawn_blocking(move || match hash {
-        Some(hash) => password::verify(&secret, &hash),
+        Some(hash) => {
+            let valid = password::verify(&secret, &hash);
+            if valid {
+                verified.insert(&secret, &hash, now);
+            }
+            valid
+        }
         None => {
             password::verify_against_nothing(&secret);
             false
@@ -44,7 +66,7 @@ impl Registry {
         }
         let user = self.index.user(name).await?;
         let hash = user.as_ref().map(|u| u.password_hash.clone());
-        let valid = verify_password(secret, hash).await;
+        let valid = verify_password(&self.verified_passwords, secret, hash).await;
         Ok(user.filter(|user| valid && !user.disabled).map(|user| Principal { user, limit: Limit::Unlimited }))
     }
 

@@ -104,6 +104,8 @@ pub struct Registry {
     pulls: std::sync::Arc<pulls::PullCounter>,
     /// The key upload ids are signed with (`uploads.rs`), read from the index once.
     upload_key: std::sync::Arc<tokio::sync::OnceCell<wasmhub_auth::SigningKey>>,
+    /// Passwords verified in the last minutes (`accounts.rs`): Argon2 once, not per request.
+    verified_passwords: std::sync::Arc<wasmhub_auth::verified::VerifiedPasswords>,
 }
 
 impl Registry {
@@ -118,6 +120,7 @@ impl Registry {
             metrics,
             pulls: Default::default(),
             upload_key: Default::default(),
+            verified_passwords: std::sync::Arc::new(accounts::verified_passwords()),
         }
     }
 
