@@ -43,7 +43,7 @@ pub use events::{Actor, AttemptOutcome, Delivery, DeliveryStatus, EventKind, New
 pub use gc::{CollectTarget, CollectableBlob, UnreferencedLink};
 pub use gc_uploads::StaleUpload;
 pub use integrity::{ManifestUse, RecordedBlob};
-pub use maintenance::{GcRun, LeaseHolder};
+pub use maintenance::{GcRun, LeaseHolder, KEPT_GC_RUNS};
 pub use manifests::{NewManifest, StoredManifest};
 pub use projects::{NamespaceSummary, RepositoryFilter, RepositoryListing};
 pub use pulls::PullCounts;

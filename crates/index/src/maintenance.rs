@@ -14,6 +14,9 @@ pub struct LeaseHolder {
     pub expires_at: i64,
 }
 
+/// How many garbage collection runs the index remembers.
+pub const KEPT_GC_RUNS: u32 = 1_000;
+
 /// One finished (or skipped) garbage-collection run, as recorded.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GcRun {
@@ -96,8 +99,11 @@ impl Index {
         Ok(())
     }
 
+    /// Records a run and forgets all but the newest `KEPT_GC_RUNS` (a schedule every few
+    /// minutes would otherwise grow the table forever), except the last successful one.
     pub async fn record_gc_run(&self, run: &GcRun) -> Result<(), IndexError> {
         let _guard = self.write_guard().await;
+        let mut tx = self.begin_write().await?;
         sqlx::query(
             "INSERT INTO gc_runs (started_at, finished_at, started_by, holder, outcome, dry_run, blobs_deleted,
                                   bytes_reclaimed, manifests_deleted, tags_deleted, detail)
@@ -114,8 +120,17 @@ impl Index {
         .bind(run.manifests_deleted as i64)
         .bind(run.tags_deleted as i64)
         .bind(run.detail.clone())
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await?;
+        sqlx::query(
+            "DELETE FROM gc_runs
+             WHERE id < (SELECT id FROM gc_runs ORDER BY id DESC LIMIT 1 OFFSET $1)
+               AND id <> COALESCE((SELECT MAX(id) FROM gc_runs WHERE outcome = 'success' AND dry_run = 0), -1)",
+        )
+        .bind(i64::from(KEPT_GC_RUNS) - 1)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
         Ok(())
     }
 

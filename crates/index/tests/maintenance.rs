@@ -4,7 +4,7 @@
 
 use std::time::{Duration, SystemTime};
 
-use wasmhub_index::{Index, IndexError, NewManifest, TagRow};
+use wasmhub_index::{GcRun, Index, IndexError, NewManifest, TagRow, KEPT_GC_RUNS};
 use wasmhub_oci::{Digest, MediaType, RepoName, Tag};
 
 mod common;
@@ -12,8 +12,35 @@ mod common;
 on_both_backends!(
     one_lease_holder_at_a_time_until_it_expires,
     an_immutable_tag_only_takes_its_own_digest,
-    retention_deletes_recheck_what_was_decided
+    retention_deletes_recheck_what_was_decided,
+    only_the_newest_gc_runs_and_the_last_success_are_kept
 );
+
+async fn only_the_newest_gc_runs_and_the_last_success_are_kept(index: &Index) {
+    let run = |at: i64, outcome: &str| GcRun {
+        started_at: at,
+        finished_at: at + 1,
+        started_by: "schedule".into(),
+        holder: "test".into(),
+        outcome: outcome.into(),
+        dry_run: false,
+        blobs_deleted: 0,
+        bytes_reclaimed: 0,
+        manifests_deleted: 0,
+        tags_deleted: 0,
+        detail: None,
+    };
+    index.record_gc_run(&run(1, "success")).await.unwrap();
+    let kept = i64::from(KEPT_GC_RUNS);
+    for at in 2..=kept + 5 {
+        index.record_gc_run(&run(at, "skipped")).await.unwrap();
+    }
+    let runs = index.gc_runs(KEPT_GC_RUNS + 100).await.unwrap();
+    assert_eq!(runs.len() as i64, kept + 1, "the newest runs and the last success");
+    assert_eq!(runs[0].started_at, kept + 5);
+    assert_eq!(runs[runs.len() - 2].started_at, 6);
+    assert_eq!(index.last_gc_success().await.unwrap(), Some(2), "the last success is kept");
+}
 
 const TTL: Duration = Duration::from_secs(60);
 
