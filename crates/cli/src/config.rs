@@ -248,6 +248,10 @@ pub struct ServeArgs {
     #[arg(long, env = "WASMHUB_GC_UPLOAD_MAX_AGE", default_value = "24h", value_parser = crate::gc::duration)]
     pub gc_upload_max_age: Duration,
 
+    /// Scheduled runs: audit log entries older than this are deleted; unset keeps them all.
+    #[arg(long, env = "WASMHUB_AUDIT_MAX_AGE", value_parser = crate::gc::duration)]
+    pub audit_max_age: Option<Duration>,
+
     /// Seconds in-flight requests get to finish after SIGTERM/SIGINT.
     #[arg(long, env = "WASMHUB_SHUTDOWN_GRACE_SECONDS", default_value_t = 30)]
     pub shutdown_grace_seconds: u64,

@@ -38,6 +38,10 @@ pub struct GcArgs {
     #[arg(long, env = "WASMHUB_GC_UPLOAD_MAX_AGE", default_value = "24h", value_parser = duration)]
     pub upload_max_age: Duration,
 
+    /// Audit log entries older than this are deleted (e.g. `365d`); unset keeps them all.
+    #[arg(long, env = "WASMHUB_AUDIT_MAX_AGE", value_parser = duration)]
+    pub audit_max_age: Option<Duration>,
+
     /// Rows or objects handled per database query.
     #[arg(long, default_value_t = 500, value_parser = clap::value_parser!(u32).range(1..=10_000))]
     pub batch_size: u32,
@@ -87,6 +91,7 @@ pub async fn gc(args: GcArgs) -> anyhow::Result<()> {
     let options = GcOptions {
         grace: args.grace,
         upload_max_age: args.upload_max_age,
+        audit_max_age: args.audit_max_age,
         dry_run: args.dry_run,
         batch_size: args.batch_size,
     };
@@ -128,7 +133,7 @@ pub async fn gc(args: GcArgs) -> anyhow::Result<()> {
         failures = report.failures,
         seconds = started.elapsed().as_secs_f64(),
         "gc {verb} {} ({} blobs, {} stray objects, {} abandoned uploads, {} stray parts, {} unreferenced links; \
-         retention: {} tags, {} untagged manifests)",
+         retention: {} tags, {} untagged manifests; {} audit log entries)",
         HumanBytes(report.reclaimed_bytes()),
         report.blobs,
         report.stray_blobs,
@@ -137,6 +142,7 @@ pub async fn gc(args: GcArgs) -> anyhow::Result<()> {
         report.links,
         report.retention.tags,
         report.retention.manifests,
+        report.audit_entries,
     );
     registry.index().close().await;
     if report.failures > 0 {

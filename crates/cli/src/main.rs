@@ -123,6 +123,7 @@ fn schedule_gc(
     let options = wasmhub_registry::GcOptions {
         grace: args.gc_grace,
         upload_max_age: args.gc_upload_max_age,
+        audit_max_age: args.audit_max_age,
         ..wasmhub_registry::GcOptions::default()
     };
     tracing::info!(interval = %humantime::format_duration(interval), grace = %humantime::format_duration(args.gc_grace),

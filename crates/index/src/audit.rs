@@ -59,6 +59,16 @@ pub(crate) async fn audit_in(conn: &mut AnyConnection, entry: &AuditEntry<'_>) -
 }
 
 impl Index {
+    /// Deletes the entries recorded before `before`; how many.
+    pub async fn prune_audit(&self, before: std::time::SystemTime) -> Result<u64, IndexError> {
+        let _guard = self.write_guard().await;
+        let pruned = sqlx::query("DELETE FROM audit_log WHERE at < $1")
+            .bind(crate::gc::millis(before))
+            .execute(&self.pool)
+            .await?;
+        Ok(pruned.rows_affected())
+    }
+
     /// Records an entry in a transaction of its own.
     pub async fn record_audit(&self, entry: &AuditEntry<'_>) -> Result<(), IndexError> {
         let _guard = self.write_guard().await;

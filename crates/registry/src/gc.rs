@@ -76,6 +76,8 @@ pub struct GcOptions {
     pub grace: Duration,
     /// Upload sessions (and stray parts) not written to for this long are abandoned.
     pub upload_max_age: Duration,
+    /// Audit log entries older than this are deleted; `None` keeps them all.
+    pub audit_max_age: Option<Duration>,
     /// Count what would go, delete nothing.
     pub dry_run: bool,
     /// Rows or objects handled per index query.
@@ -87,6 +89,7 @@ impl Default for GcOptions {
         GcOptions {
             grace: Duration::from_secs(60 * 60),
             upload_max_age: Duration::from_secs(24 * 60 * 60),
+            audit_max_age: None,
             dry_run: false,
             batch_size: LIST_PAGE as u32,
         }
@@ -122,6 +125,9 @@ pub struct GcReport {
     pub failures: u64,
     /// Tags and manifests the retention policies deleted first.
     pub retention: RetentionReport,
+    /// Audit log entries older than `GcOptions::audit_max_age`, deleted (not counted in a dry
+    /// run).
+    pub audit_entries: u64,
 }
 
 impl GcReport {
@@ -179,6 +185,9 @@ impl Registry {
         self.collect_blobs(blob_cutoff, options, &mut report, &mut progress).await?;
         self.collect_stray_blobs(blob_cutoff, options, &mut report, &mut progress).await?;
         self.collect_stray_parts(upload_cutoff, options, &mut report, &mut progress).await?;
+        if let (false, Some(max_age)) = (options.dry_run, options.audit_max_age) {
+            report.audit_entries = self.index.prune_audit(before(now, max_age)).await?;
+        }
         tracing::info!(?report, dry_run = options.dry_run, "garbage collection finished");
         if !options.dry_run {
             self.gc_completed(&report, &wasmhub_index::Actor::system()).await;

@@ -358,6 +358,28 @@ fn wasmhub(server: &TestServer, args: &[&str]) -> (bool, String) {
 }
 
 #[tokio::test]
+async fn audit_entries_older_than_the_audit_max_age_are_deleted_by_a_run_and_kept_otherwise() {
+    let server = TestServer::start().await;
+    server.push_image("gc/audited", "v1", b"a module whose push is audited").await;
+    let audited = |server: &TestServer| {
+        let index = server.registry.index().clone();
+        async move { index.audit(&wasmhub_index::AuditQuery { limit: 10, ..Default::default() }).await.unwrap().1 }
+    };
+    assert_eq!(audited(&server).await, 1);
+    age().await;
+    let keep = GcOptions { audit_max_age: None, ..GcOptions::default() };
+    assert_eq!(server.registry.collect_garbage(&keep, |_, _| {}).await.unwrap().audit_entries, 0);
+    let day = GcOptions { audit_max_age: Some(Duration::from_secs(86_400)), ..GcOptions::default() };
+    assert_eq!(server.registry.collect_garbage(&day, |_, _| {}).await.unwrap().audit_entries, 0, "too young");
+    let dry = GcOptions { audit_max_age: Some(Duration::ZERO), dry_run: true, ..GcOptions::default() };
+    server.registry.collect_garbage(&dry, |_, _| {}).await.unwrap();
+    assert_eq!(audited(&server).await, 1, "a dry run deletes nothing");
+    let now = GcOptions { audit_max_age: Some(Duration::ZERO), ..GcOptions::default() };
+    assert_eq!(server.registry.collect_garbage(&now, |_, _| {}).await.unwrap().audit_entries, 1);
+    assert_eq!(audited(&server).await, 0);
+}
+
+#[tokio::test]
 async fn the_cli_reports_a_dry_run_and_fsck_passes_a_clean_registry() {
     let server = TestServer::start().await;
     server.push_image("cli/clean", "v1", b"a layer").await;
