@@ -104,6 +104,8 @@ pub struct Registry {
     pulls: std::sync::Arc<pulls::PullCounter>,
     /// The key upload ids are signed with (`uploads.rs`), read from the index once.
     upload_key: std::sync::Arc<tokio::sync::OnceCell<wasmhub_auth::SigningKey>>,
+    /// Upload sessions this process has ended (`uploads.rs`: now and then it prunes).
+    ended_uploads: std::sync::Arc<std::sync::atomic::AtomicU64>,
     /// Passwords verified in the last minutes (`accounts.rs`): Argon2 once, not per request.
     verified_passwords: std::sync::Arc<wasmhub_auth::verified::VerifiedPasswords>,
 }
@@ -120,6 +122,7 @@ impl Registry {
             metrics,
             pulls: Default::default(),
             upload_key: Default::default(),
+            ended_uploads: Default::default(),
             verified_passwords: std::sync::Arc::new(accounts::verified_passwords()),
         }
     }

@@ -1,11 +1,17 @@
 //! Issuing and checking upload ids (`UploadId::issue`): an id names the time it was issued
 //! and carries a tag over that and the repository, under the registry's key (shared by
-//! replicas through the index), so that a session needs no row before its first chunk.
+//! replicas through the index), so that a session needs no row before its first chunk; and
+//! the registry's side of it: the key, the empty session an issued id stands for, and pruning
+//! the ids of ended sessions.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use wasmhub_auth::SigningKey;
-use wasmhub_oci::{RepoName, UploadId};
+use wasmhub_index::UploadSession;
+use wasmhub_oci::{DigestHasher, RepoName, UploadId};
+
+use crate::uploads::SESSION_ALGORITHM;
+use crate::{Registry, RegistryError};
 
 /// How long an issued upload id is valid: the collector's default `upload_max_age`, after
 /// which an abandoned session is removed too. Ended ids are remembered this long.
@@ -14,6 +20,14 @@ pub const ISSUED_UPLOAD_LIFETIME: Duration = Duration::from_secs(24 * 60 * 60);
 const CLOCK_SKEW: Duration = Duration::from_secs(5 * 60);
 /// What the tags of upload ids are made for (the key signs tokens too).
 const PURPOSE: &str = "wasmhub upload id v1";
+/// Every this many sessions ended by a replica, it also forgets the ended ids that have
+/// expired, so that `ended_uploads` stays bounded without scheduled garbage collection too.
+const PRUNE_ENDED_EVERY: u64 = 1_000;
+
+/// Whether the session ended as number `ended` (counting from 0) should prune.
+pub(crate) fn prune_due(ended: u64) -> bool {
+    ended % PRUNE_ENDED_EVERY == PRUNE_ENDED_EVERY - 1
+}
 
 fn millis(time: SystemTime) -> u64 {
     time.duration_since(UNIX_EPOCH).map_or(0, |elapsed| elapsed.as_millis() as u64)
@@ -35,6 +49,48 @@ pub(crate) fn verify(key: &SigningKey, repository: &RepoName, id: UploadId, now:
     (fresh && genuine).then_some(issued.issued_at_millis as i64)
 }
 
+impl Registry {
+    pub(crate) async fn upload_key(&self) -> Result<&SigningKey, RegistryError> {
+        self.upload_key.get_or_try_init(|| self.signing_key()).await
+    }
+
+    /// The empty session of `id` if it was issued for `repository` and has not expired.
+    pub(crate) async fn issued_session(
+        &self,
+        repository: &RepoName,
+        id: UploadId,
+    ) -> Result<Option<UploadSession>, RegistryError> {
+        let key = self.upload_key().await?;
+        let Some(issued_at) = verify(key, repository, id, SystemTime::now()) else {
+            return Ok(None);
+        };
+        Ok(Some(UploadSession {
+            repository: repository.clone(),
+            size: 0,
+            hash_state: DigestHasher::new(SESSION_ALGORITHM).to_state(),
+            parts: Vec::new(),
+            created_at: issued_at,
+            recorded: false,
+        }))
+    }
+
+    /// Counts a session ended here; now and then also forgets expired ended ids, in the
+    /// background (`prune_due`).
+    pub(crate) fn count_ended_upload(&self) {
+        if !prune_due(self.ended_uploads.fetch_add(1, std::sync::atomic::Ordering::Relaxed)) {
+            return;
+        }
+        let index = self.index.clone();
+        let expired = SystemTime::now().checked_sub(ISSUED_UPLOAD_LIFETIME);
+        tokio::spawn(async move {
+            match index.prune_ended_uploads(expired.unwrap_or(std::time::UNIX_EPOCH)).await {
+                Ok(pruned) => tracing::debug!(pruned, "forgot expired ended upload ids"),
+                Err(error) => tracing::warn!(%error, "could not forget expired ended upload ids"),
+            }
+        });
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -54,6 +110,12 @@ mod tests {
         assert_eq!(verify(&key, &repo("team/other"), id, now), None, "bound to its repository");
         assert_eq!(verify(&SigningKey::generate(), &repo("team/filter"), id, now), None, "bound to the key");
         assert_eq!(verify(&key, &repo("team/filter"), UploadId::random(), now), None, "not issued");
+    }
+
+    #[test]
+    fn one_ended_session_in_a_thousand_prunes() {
+        assert_eq!((0..10_000).filter(|&n| prune_due(n)).count(), 10);
+        assert!(!prune_due(0), "not the first: a process that ends few sessions has few to prune");
     }
 
     #[test]

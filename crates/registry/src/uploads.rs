@@ -39,7 +39,7 @@ pub enum MountOutcome {
 
 /// Every upload hashes with sha256 while the bytes arrive; a client finishing with a sha512
 /// digest costs one extra read of the parts.
-const SESSION_ALGORITHM: Algorithm = Algorithm::Sha256;
+pub(crate) const SESSION_ALGORITHM: Algorithm = Algorithm::Sha256;
 /// How many repositories to consider as the source of an automatic mount.
 const MOUNT_CANDIDATES: u32 = 16;
 /// How long a push waits for the collector to finish deleting the digest it is pushing, and
@@ -61,30 +61,6 @@ impl Registry {
         self.authorize(caller, repository, Action::Push).await?;
         let id = crate::upload_ids::issue(self.upload_key().await?, repository, SystemTime::now());
         Ok(UploadStatus { id, size: 0 })
-    }
-
-    async fn upload_key(&self) -> Result<&wasmhub_auth::SigningKey, RegistryError> {
-        self.upload_key.get_or_try_init(|| self.signing_key()).await
-    }
-
-    /// The empty session of `id` if it was issued for `repository` and has not expired.
-    async fn issued_session(
-        &self,
-        repository: &RepoName,
-        id: UploadId,
-    ) -> Result<Option<UploadSession>, RegistryError> {
-        let key = self.upload_key().await?;
-        let Some(issued_at) = crate::upload_ids::verify(key, repository, id, SystemTime::now()) else {
-            return Ok(None);
-        };
-        Ok(Some(UploadSession {
-            repository: repository.clone(),
-            size: 0,
-            hash_state: DigestHasher::new(SESSION_ALGORITHM).to_state(),
-            parts: Vec::new(),
-            created_at: issued_at,
-            recorded: false,
-        }))
     }
 
     /// Links a blob the registry already holds into `repository` (`POST ?mount=&from=`):
@@ -370,11 +346,13 @@ impl Registry {
             })
             .await?
         };
-        if recorded {
-            Ok(())
-        } else {
-            Err(RegistryError::UploadUnknown)
+        if !recorded {
+            return Err(RegistryError::UploadUnknown);
         }
+        if upload.is_some() {
+            self.count_ended_upload();
+        }
+        Ok(())
     }
 
     /// `Index::begin_recording`, waiting (as `with_blob_hold` does) while the collector is
