@@ -15,23 +15,12 @@ use object_store::{GetOptions, GetRange, ObjectStore, PutPayload, PutPayloadMut,
 use wasmhub_metrics::OpMetrics;
 use wasmhub_oci::{Digest, DigestHasher, UploadId};
 
-use crate::hashing::BodyHasher;
-use crate::{local, mapped, PartKey, StorageError, StorageLocation, WrittenPart};
+use crate::{local, local_stream, PartKey, StorageError, StorageLocation, WrittenPart};
 
 /// Bodies are written in parts of this size (S3's minimum part is 5 MiB): the most a single
 /// write holds in memory, times `MAX_PARTS_IN_FLIGHT`.
 const PART_SIZE: usize = 8 * 1024 * 1024;
 const MAX_PARTS_IN_FLIGHT: usize = 2;
-/// Window of a local file mapped per chunk of a pull (and the size up to which a blob is read
-/// whole instead): large enough that a pull is not dominated by system calls.
-const LOCAL_READ_CHUNK: usize = 2 * 1024 * 1024;
-/// Chunks read ahead of a slow client (the memory one pull holds at most).
-const LOCAL_READ_AHEAD: usize = 2;
-/// A local part body larger than this is written by a thread of its own while it arrives;
-/// a smaller one is written whole once it has arrived.
-const LOCAL_WRITE_THRESHOLD: usize = 1024 * 1024;
-/// A local part body hashes on a thread of its own (`hashing.rs`) once this much has arrived.
-const LOCAL_HASH_THRESHOLD: usize = 4 * 1024 * 1024;
 
 pub type BlobStream = BoxStream<'static, Result<Bytes, StorageError>>;
 
@@ -101,7 +90,7 @@ impl BlobStore {
     async fn open_blob(&self, digest: &Digest, range: Option<(u64, u64)>) -> Result<BlobStream, StorageError> {
         let path = blob_path(digest);
         if let Some(root) = &self.local_root {
-            return read_local(root.join(path.as_ref()), range).await;
+            return local_stream::read_local(root.join(path.as_ref()), range).await;
         }
         let options = GetOptions {
             range: range.map(|(first, last)| GetRange::Bounded(first..last + 1)),
@@ -157,7 +146,7 @@ impl BlobStore {
     {
         let key = PartKey::new(upload);
         if let Some(root) = &self.local_root {
-            return write_part_local(root.join(key.as_str()), key, hasher, body, limit).await;
+            return local_stream::write_part_local(root.join(key.as_str()), key, hasher, body, limit).await;
         }
         let mut body = std::pin::pin!(body);
         let mut size = 0u64;
@@ -323,120 +312,18 @@ impl BlobStore {
     }
 }
 
-/// `write_part` for the local directory backend: hashed on the caller's task as chunks arrive,
-/// written by `local::PartWriter` (one blocking call for a small body, a writer thread beside
-/// the task for a big one).
-async fn write_part_local<S, E>(
-    path: PathBuf,
-    key: PartKey,
-    hasher: DigestHasher,
-    body: S,
-    limit: Option<u64>,
-) -> Result<(WrittenPart, DigestHasher), StorageError>
-where
-    S: Stream<Item = Result<Bytes, E>> + Send,
-    E: Into<Box<dyn StdError + Send + Sync>>,
-{
-    // axum's body stream reports its length in bytes here (`BodyDataStream::size_hint`): exact
-    // with a `Content-Length`. Only ever a hint for preallocating the file; any other stream's
-    // figure just makes the preallocation wrong, and the file is cut to size anyway.
-    let expected = body.size_hint().1.map(|bytes| bytes as u64);
-    let mut body = std::pin::pin!(body);
-    let mut writer = local::PartWriter::new(path, expected, LOCAL_WRITE_THRESHOLD);
-    let mut hasher = BodyHasher::new(hasher, LOCAL_HASH_THRESHOLD);
-    let mut size = 0u64;
-    let received: Result<(), StorageError> = async {
-        while let Some(chunk) = body.next().await {
-            let chunk = accept_chunk(chunk, &mut size, limit)?;
-            hasher.update(&chunk).await?;
-            writer.push(chunk).await?;
-        }
-        Ok(())
-    }
-    .await;
-    let hashed = hasher.finish().await;
-    match received.and(hashed) {
-        Ok(hasher) => {
-            writer.finish().await?;
-            Ok((WrittenPart { key, size }, hasher))
-        }
-        Err(error) => {
-            writer.abort().await;
-            Err(error)
-        }
-    }
-}
-
 /// Whether an error is storage failing, as opposed to an answer (a missing object) or the
 /// client's doing (a broken or oversized body).
 fn is_failure(error: &StorageError) -> bool {
     !matches!(error, StorageError::NotFound(_) | StorageError::Body(_) | StorageError::TooLarge { .. })
 }
 
-/// A local file opened for reading: small enough to have been read already, or to stream
-/// (`len` bytes from `offset`).
-enum Opened {
-    Whole(Bytes),
-    Stream { file: std::fs::File, offset: u64, len: u64 },
-}
-
-/// Streams a local file from one blocking task, in `LOCAL_READ_CHUNK` windows mapped from the
-/// page cache (`mapped.rs`: hyper copies from there into the socket, with no copy into a
-/// buffer of ours first), at most `LOCAL_READ_AHEAD` windows ahead of the client. A blob of
-/// one chunk or less is read whole when opened.
-async fn read_local(file: PathBuf, range: Option<(u64, u64)>) -> Result<BlobStream, StorageError> {
-    use std::io::{Read, Seek};
-    let opened = tokio::task::spawn_blocking(move || -> Result<_, StorageError> {
-        let mut handle = match std::fs::File::open(&file) {
-            Ok(handle) => handle,
-            Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
-                return Err(StorageError::NotFound(file.display().to_string()))
-            }
-            Err(error) => return Err(error.into()),
-        };
-        let size = handle.metadata()?.len();
-        let (offset, len) = match range {
-            Some((first, last)) => (first, (last + 1).min(size).saturating_sub(first)),
-            None => (0, size),
-        };
-        // Most blobs of Wasm artifacts are small: no second blocking task and no channel.
-        if len <= LOCAL_READ_CHUNK as u64 {
-            let mut whole = Vec::with_capacity(len as usize);
-            handle.seek(std::io::SeekFrom::Start(offset))?;
-            handle.take(len).read_to_end(&mut whole)?;
-            return Ok(Opened::Whole(Bytes::from(whole)));
-        }
-        Ok(Opened::Stream { file: handle, offset, len })
-    });
-    let (file, mut offset, mut remaining) =
-        match opened.await.map_err(|e| StorageError::Io(std::io::Error::other(e)))?? {
-            Opened::Stream { file, offset, len } => (file, offset, len),
-            Opened::Whole(whole) => return Ok(futures::stream::once(async move { Ok(whole) }).boxed()),
-        };
-    let (sender, receiver) = tokio::sync::mpsc::channel::<Result<Bytes, StorageError>>(LOCAL_READ_AHEAD);
-    tokio::task::spawn_blocking(move || {
-        while remaining > 0 {
-            let len = LOCAL_READ_CHUNK.min(remaining.try_into().unwrap_or(usize::MAX));
-            let window = mapped::map_window(&file, offset, len).map_err(StorageError::from);
-            let failed = window.is_err();
-            // A closed channel means the client went away: stop reading.
-            if sender.blocking_send(window).is_err() || failed {
-                return;
-            }
-            offset += len as u64;
-            remaining -= len as u64;
-        }
-    });
-    let stream =
-        futures::stream::unfold(
-            receiver,
-            |mut receiver| async move { receiver.recv().await.map(|item| (item, receiver)) },
-        );
-    Ok(stream.boxed())
-}
-
 /// One chunk of a part's body, received: counted against `limit`, on every backend.
-fn accept_chunk<E>(chunk: Result<Bytes, E>, size: &mut u64, limit: Option<u64>) -> Result<Bytes, StorageError>
+pub(crate) fn accept_chunk<E>(
+    chunk: Result<Bytes, E>,
+    size: &mut u64,
+    limit: Option<u64>,
+) -> Result<Bytes, StorageError>
 where
     E: Into<Box<dyn StdError + Send + Sync>>,
 {

@@ -14,6 +14,7 @@ mod error;
 mod hashing;
 mod listing;
 mod local;
+mod local_stream;
 mod location;
 mod mapped;
 mod upload;
