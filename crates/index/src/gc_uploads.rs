@@ -73,11 +73,7 @@ impl Index {
         sqlx::query("DELETE FROM upload_parts WHERE upload_id = $1").bind(id.to_string()).execute(&mut *tx).await?;
         // An issued id with no row is an open, empty session until it expires: the expired
         // session must not come back as one.
-        sqlx::query("INSERT INTO ended_uploads (id, ended_at) VALUES ($1, $2) ON CONFLICT (id) DO NOTHING")
-            .bind(id.to_string())
-            .bind(crate::now_millis())
-            .execute(&mut *tx)
-            .await?;
+        crate::uploads::mark_ended_in(&mut tx, id).await?;
         tx.commit().await?;
         Ok(Some(parts))
     }

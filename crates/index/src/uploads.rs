@@ -199,6 +199,16 @@ impl Index {
     }
 }
 
+/// Records `id` in `ended_uploads`; `false` if it was there already.
+pub(crate) async fn mark_ended_in(conn: &mut AnyConnection, id: UploadId) -> Result<bool, IndexError> {
+    let marked = sqlx::query("INSERT INTO ended_uploads (id, ended_at) VALUES ($1, $2) ON CONFLICT (id) DO NOTHING")
+        .bind(id.to_string())
+        .bind(now_millis())
+        .execute(&mut *conn)
+        .await?;
+    Ok(marked.rows_affected() == 1)
+}
+
 /// Ends session `end` within the caller's transaction: its id joins `ended_uploads` and its
 /// row, if it has one, goes (with its parts' rows), in `repository` if given. `false` if the
 /// session had already ended (or its row is gone): the caller rolls back.
@@ -207,15 +217,10 @@ pub(crate) async fn end_upload_in(
     end: UploadEnd,
     repository: Option<&RepoName>,
 ) -> Result<bool, IndexError> {
-    let id = end.id.to_string();
-    let marked = sqlx::query("INSERT INTO ended_uploads (id, ended_at) VALUES ($1, $2) ON CONFLICT (id) DO NOTHING")
-        .bind(&id)
-        .bind(now_millis())
-        .execute(&mut *conn)
-        .await?;
-    if marked.rows_affected() != 1 {
+    if !mark_ended_in(conn, end.id).await? {
         return Ok(false);
     }
+    let id = end.id.to_string();
     if !end.recorded {
         // An issued id's session without a chunk has no row. Should a chunk have given it
         // one meanwhile, that row is ended all the same (lookups see `ended_uploads` first)
