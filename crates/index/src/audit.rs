@@ -4,6 +4,7 @@
 
 use sqlx::{AnyConnection, Row};
 
+use crate::batch::Batch;
 use crate::{now_millis, Actor, Index, IndexError};
 
 /// One entry to record. `action` is a dotted verb (`manifest.push`, `tag.delete`,
@@ -41,21 +42,28 @@ pub struct AuditQuery {
     pub limit: u32,
 }
 
+/// Records `entry` on `conn`, within the caller's transaction if it has one.
 pub(crate) async fn audit_in(conn: &mut AnyConnection, entry: &AuditEntry<'_>) -> Result<(), IndexError> {
-    sqlx::query(
-        "INSERT INTO audit_log (at, actor, action, repository, target, client_ip, detail)
-         VALUES ($1, $2, $3, $4, $5, $6, $7)",
-    )
-    .bind(now_millis())
-    .bind(&entry.actor.name)
-    .bind(entry.action)
-    .bind(entry.repository.map(str::to_owned))
-    .bind(entry.target)
-    .bind(entry.actor.client_ip.clone())
-    .bind(entry.detail.clone())
-    .execute(&mut *conn)
-    .await?;
+    let mut batch = Batch::default();
+    audit_into(&mut batch, entry);
+    batch.run(conn).await?;
     Ok(())
+}
+
+/// Adds the recording of `entry` to `batch`.
+pub(crate) fn audit_into(batch: &mut Batch, entry: &AuditEntry<'_>) {
+    batch
+        .push(
+            "INSERT INTO audit_log (at, actor, action, repository, target, client_ip, detail)
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(now_millis())
+        .bind(entry.actor.name.as_str())
+        .bind(entry.action)
+        .bind(entry.repository.map(str::to_owned))
+        .bind(entry.target)
+        .bind(entry.actor.client_ip.clone())
+        .bind(entry.detail.clone());
 }
 
 impl Index {

@@ -5,6 +5,7 @@ use wasmhub_oci::{Digest, RepoName};
 
 use crate::uploads::UploadEnd;
 
+use crate::batch::Batch;
 use crate::connection::WriteGuard;
 use crate::{now_millis, Backend, Index, IndexError};
 
@@ -32,13 +33,10 @@ impl BlobRecording<'_> {
         size: u64,
         upload: Option<UploadEnd>,
     ) -> Result<bool, IndexError> {
-        if let Some(end) = upload {
-            if !crate::uploads::end_upload_in(&mut self.tx, end, Some(repository)).await? {
-                self.tx.rollback().await?;
-                return Ok(false);
-            }
+        if !record_blob_in(&mut self.tx, repository, &self.digest, size, upload).await? {
+            self.tx.rollback().await?;
+            return Ok(false);
         }
-        record_blob_in(&mut self.tx, repository, &self.digest, size).await?;
         self.tx.commit().await?;
         Ok(true)
     }
@@ -73,62 +71,90 @@ pub(crate) async fn ensure_repository(conn: &mut AnyConnection, repository: &Rep
 }
 
 /// Records a verified blob and links it into `repository`, within the caller's transaction,
-/// giving back the hold the caller took before placing the object.
+/// giving back the hold the caller took before placing the object; with `upload`, that
+/// session ends too (`false`, and the caller rolls back, if it had ended already).
 pub(crate) async fn link_blob_in(
     conn: &mut AnyConnection,
     repository: &RepoName,
     digest: &Digest,
     size: u64,
-) -> Result<(), IndexError> {
+    upload: Option<UploadEnd>,
+) -> Result<bool, IndexError> {
     // First, so that the digest's fence row stays locked until commit (see `gc.rs`).
     crate::gc::release_hold_in(conn, digest).await?;
-    record_blob_in(conn, repository, digest, size).await
+    record_blob_in(conn, repository, digest, size, upload).await
 }
 
-/// The rows of a recorded blob and its link; the caller has locked the digest's fence row.
-/// The link names its repository by a subquery, so an existing repository (almost always)
-/// costs no statement of its own: each statement is a round trip to SQLite's worker thread,
-/// and those hand-offs, not the SQL, are most of a small push's cost.
+/// Ends `upload` (if given) and records the blob and its link, in one batch within the
+/// caller's transaction; the caller has locked the digest's fence row. `false` when the
+/// session had ended already: the caller rolls back.
 async fn record_blob_in(
     conn: &mut AnyConnection,
     repository: &RepoName,
     digest: &Digest,
     size: u64,
-) -> Result<(), IndexError> {
-    let now = now_millis();
-    sqlx::query("INSERT INTO blobs (digest, size, created_at) VALUES ($1, $2, $3) ON CONFLICT (digest) DO NOTHING")
-        .bind(digest.to_string())
-        .bind(size as i64)
-        .bind(now)
-        .execute(&mut *conn)
-        .await?;
-    if link_in(conn, repository, digest, now).await? == 0 {
-        ensure_repository(conn, repository).await?;
-        link_in(conn, repository, digest, now).await?;
+    upload: Option<UploadEnd>,
+) -> Result<bool, IndexError> {
+    let mut batch = Batch::default();
+    let ending = upload.map(|end| crate::uploads::end_upload_into(&mut batch, end, Some(repository)));
+    let link = record_blob_into(&mut batch, repository, digest, size);
+    let affected = batch.run(conn).await?;
+    if ending.is_some_and(|ending| !ending.ended(&affected)) {
+        return Ok(false);
     }
-    Ok(())
+    link.finish(conn, &affected).await?;
+    Ok(true)
 }
 
-/// Links `digest` into `repository` if that repository exists; the rows written (0 or 1).
-async fn link_in(
-    conn: &mut AnyConnection,
-    repository: &RepoName,
-    digest: &Digest,
+/// A blob's link written by a batch, which `finish` completes once the batch has run.
+struct PendingLink<'a> {
+    repository: &'a RepoName,
+    digest: &'a Digest,
     now: i64,
-) -> Result<u64, IndexError> {
-    let written = sqlx::query(
-        // A blob pushed again starts its grace period again: the collector spares links newer
-        // than its grace, and this push's manifest may be on its way.
-        "INSERT INTO repository_blobs (repository_id, digest, created_at)
-         SELECT id, $2, $3 FROM repositories WHERE name = $1
-         ON CONFLICT (repository_id, digest) DO UPDATE SET created_at = excluded.created_at",
-    )
-    .bind(repository.as_str())
-    .bind(digest.to_string())
-    .bind(now)
-    .execute(&mut *conn)
-    .await?;
-    Ok(written.rows_affected())
+    statement: usize,
+}
+
+impl PendingLink<'_> {
+    /// The link names its repository by a subquery, so an existing repository (almost always)
+    /// costs no statement of its own. For a repository's first blob it wrote nothing: the
+    /// repository gets its row and the link is written again.
+    async fn finish(self, conn: &mut AnyConnection, affected: &[u64]) -> Result<(), IndexError> {
+        if affected[self.statement] == 0 {
+            ensure_repository(conn, self.repository).await?;
+            let mut batch = Batch::default();
+            link_into(&mut batch, self.repository, self.digest, self.now);
+            batch.run(conn).await?;
+        }
+        Ok(())
+    }
+}
+
+/// Adds the rows of a recorded blob and its link to `batch`.
+fn record_blob_into<'a>(batch: &mut Batch, repository: &'a RepoName, digest: &'a Digest, size: u64) -> PendingLink<'a> {
+    let now = now_millis();
+    batch
+        .push("INSERT INTO blobs (digest, size, created_at) VALUES ($1, $2, $3) ON CONFLICT (digest) DO NOTHING")
+        .bind(digest.to_string())
+        .bind(size as i64)
+        .bind(now);
+    let statement = link_into(batch, repository, digest, now);
+    PendingLink { repository, digest, now, statement }
+}
+
+/// Adds the link of `digest` into `repository` (if that repository exists) to `batch`.
+fn link_into(batch: &mut Batch, repository: &RepoName, digest: &Digest, now: i64) -> usize {
+    batch
+        .push(
+            // A blob pushed again starts its grace period again: the collector spares links
+            // newer than its grace, and this push's manifest may be on its way.
+            "INSERT INTO repository_blobs (repository_id, digest, created_at)
+             SELECT id, $2, $3 FROM repositories WHERE name = $1
+             ON CONFLICT (repository_id, digest) DO UPDATE SET created_at = excluded.created_at",
+        )
+        .bind(repository.as_str())
+        .bind(digest.to_string())
+        .bind(now)
+        .index()
 }
 
 impl Index {
@@ -196,7 +222,7 @@ impl Index {
     pub async fn link_blob(&self, repository: &RepoName, digest: &Digest, size: u64) -> Result<(), IndexError> {
         let _guard = self.write_guard().await;
         let mut tx = self.begin_write().await?;
-        link_blob_in(&mut tx, repository, digest, size).await?;
+        link_blob_in(&mut tx, repository, digest, size, None).await?;
         tx.commit().await?;
         Ok(())
     }

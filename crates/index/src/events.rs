@@ -11,6 +11,7 @@ use std::str::FromStr;
 
 use sqlx::{AnyConnection, Row};
 
+use crate::batch::Batch;
 use crate::{now_millis, Backend, Index, IndexError};
 
 /// What happened; the CloudEvent `type` is `dev.wasmhub.<kind>`.
@@ -228,7 +229,19 @@ fn event_from(row: &sqlx::any::AnyRow) -> Result<StoredEvent, IndexError> {
 /// Queues `event` for every webhook that wants it, within the caller's transaction. Nothing
 /// is written when no webhook wants it (the audit log keeps the history).
 pub(crate) async fn enqueue_in(conn: &mut AnyConnection, event: &NewEvent) -> Result<(), IndexError> {
-    let namespace = event.repository.as_deref().map(|name| name.split('/').next().unwrap_or(name));
+    let webhooks = webhooks_for(conn, event.repository.as_deref()).await?;
+    let mut batch = Batch::default();
+    enqueue_into(&mut batch, event, &webhooks);
+    batch.run(conn).await?;
+    Ok(())
+}
+
+/// The webhooks an event of `repository` may go to: its namespace's and the global ones.
+pub(crate) async fn webhooks_for(
+    conn: &mut AnyConnection,
+    repository: Option<&str>,
+) -> Result<Vec<Webhook>, IndexError> {
+    let namespace = repository.map(|name| name.split('/').next().unwrap_or(name));
     let rows = sqlx::query(
         "SELECT id, namespace, url, secret, events, created_at FROM webhooks
          WHERE namespace IS NULL OR namespace = $1 ORDER BY id",
@@ -236,46 +249,48 @@ pub(crate) async fn enqueue_in(conn: &mut AnyConnection, event: &NewEvent) -> Re
     .bind(namespace.unwrap_or_default().to_owned())
     .fetch_all(&mut *conn)
     .await?;
-    let mut targets = Vec::new();
-    for row in &rows {
-        let webhook = webhook_from(row)?;
-        // Registry-wide events go to global webhooks only.
-        if webhook.wants(event.kind) && (namespace.is_some() || webhook.namespace.is_none()) {
-            targets.push(webhook.id);
-        }
-    }
+    rows.iter().map(webhook_from).collect()
+}
+
+/// Adds `event`, and its delivery to each of `webhooks` (from `webhooks_for`) that wants it,
+/// to `batch`; nothing when none does.
+pub(crate) fn enqueue_into(batch: &mut Batch, event: &NewEvent, webhooks: &[Webhook]) {
+    // Registry-wide events go to global webhooks only.
+    let targets: Vec<i64> = webhooks
+        .iter()
+        .filter(|webhook| webhook.wants(event.kind) && (event.repository.is_some() || webhook.namespace.is_none()))
+        .map(|webhook| webhook.id)
+        .collect();
     if targets.is_empty() {
-        return Ok(());
+        return;
     }
     let id = uuid::Uuid::new_v4().to_string();
     let now = now_millis();
-    sqlx::query(
-        "INSERT INTO events (id, kind, repository, tag, digest, media_type, size, actor, detail, created_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-    )
-    .bind(&id)
-    .bind(event.kind.as_str())
-    .bind(event.repository.clone())
-    .bind(event.tag.clone())
-    .bind(event.digest.clone())
-    .bind(event.media_type.clone())
-    .bind(event.size)
-    .bind(event.actor.clone())
-    .bind(event.detail.clone())
-    .bind(now)
-    .execute(&mut *conn)
-    .await?;
-    for webhook_id in targets {
-        sqlx::query(
-            "INSERT INTO event_deliveries (event_id, webhook_id, next_attempt_at, created_at) VALUES ($1, $2, $3, $3)",
+    batch
+        .push(
+            "INSERT INTO events (id, kind, repository, tag, digest, media_type, size, actor, detail, created_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
         )
-        .bind(&id)
-        .bind(webhook_id)
-        .bind(now)
-        .execute(&mut *conn)
-        .await?;
+        .bind(id.clone())
+        .bind(event.kind.as_str())
+        .bind(event.repository.clone())
+        .bind(event.tag.clone())
+        .bind(event.digest.clone())
+        .bind(event.media_type.clone())
+        .bind(event.size)
+        .bind(event.actor.clone())
+        .bind(event.detail.clone())
+        .bind(now);
+    for webhook_id in targets {
+        batch
+            .push(
+                "INSERT INTO event_deliveries (event_id, webhook_id, next_attempt_at, created_at)
+                 VALUES ($1, $2, $3, $3)",
+            )
+            .bind(id.clone())
+            .bind(webhook_id)
+            .bind(now);
     }
-    Ok(())
 }
 
 impl Index {

@@ -7,6 +7,7 @@ use std::time::SystemTime;
 use sqlx::Row;
 use wasmhub_oci::UploadId;
 
+use crate::batch::Batch;
 use crate::gc::millis;
 use crate::{Index, IndexError};
 
@@ -61,19 +62,20 @@ impl Index {
             .map(|row| row.try_get("part_key"))
             .collect::<Result<Vec<String>, _>>()?;
         // A chunk appended after that read also moved `updated_at`, so the session stays.
-        let deleted = sqlx::query("DELETE FROM uploads WHERE id = $1 AND updated_at < $2")
+        let mut batch = Batch::default();
+        let deleted = batch
+            .push("DELETE FROM uploads WHERE id = $1 AND updated_at < $2")
             .bind(id.to_string())
             .bind(millis(older_than))
-            .execute(&mut *tx)
-            .await?;
-        if deleted.rows_affected() == 0 {
+            .index();
+        batch.push("DELETE FROM upload_parts WHERE upload_id = $1").bind(id.to_string());
+        // An issued id with no row is an open, empty session until it expires: the expired
+        // session must not come back as one.
+        crate::uploads::mark_ended_into(&mut batch, id);
+        if batch.run(&mut tx).await?[deleted] == 0 {
             tx.rollback().await?;
             return Ok(None);
         }
-        sqlx::query("DELETE FROM upload_parts WHERE upload_id = $1").bind(id.to_string()).execute(&mut *tx).await?;
-        // An issued id with no row is an open, empty session until it expires: the expired
-        // session must not come back as one.
-        crate::uploads::mark_ended_in(&mut tx, id).await?;
         tx.commit().await?;
         Ok(Some(parts))
     }

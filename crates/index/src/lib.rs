@@ -9,6 +9,7 @@
 
 mod accounts;
 mod audit;
+mod batch;
 mod blobs;
 mod catalog;
 mod coalesce;

@@ -4,22 +4,40 @@
 use sqlx::{AnyConnection, Row};
 use wasmhub_oci::Tag;
 
-use crate::audit::{audit_in, AuditEntry};
-use crate::events::enqueue_in;
-use crate::{Actor, EventKind, IndexError, NewEvent, NewManifest};
+use crate::audit::{audit_into, AuditEntry};
+use crate::batch::Batch;
+use crate::events::{enqueue_into, webhooks_for};
+use crate::{Actor, EventKind, IndexError, NewEvent, NewManifest, Webhook};
 
-/// The digest `tag` points at before this transaction moves it, if any.
-pub(crate) async fn tag_target(
+/// The tags among `tags` that point at a manifest other than `digest` before this
+/// transaction moves them, with that manifest's digest.
+pub(crate) async fn moved_tags<'t>(
     conn: &mut AnyConnection,
     repository_id: i64,
-    tag: &Tag,
-) -> Result<Option<String>, IndexError> {
-    let row = sqlx::query("SELECT manifest_digest FROM tags WHERE repository_id = $1 AND name = $2")
-        .bind(repository_id)
-        .bind(tag.as_str())
-        .fetch_optional(&mut *conn)
-        .await?;
-    Ok(row.map(|row| row.try_get("manifest_digest")).transpose()?)
+    tags: &[&'t Tag],
+    digest: &str,
+) -> Result<Vec<(&'t Tag, String)>, IndexError> {
+    if tags.is_empty() {
+        return Ok(Vec::new());
+    }
+    let list = (2..2 + tags.len()).map(|n| format!("${n}")).collect::<Vec<_>>().join(", ");
+    let sql = format!("SELECT name, manifest_digest FROM tags WHERE repository_id = $1 AND name IN ({list})");
+    let mut query = sqlx::query(&sql).bind(repository_id);
+    for tag in tags {
+        query = query.bind(tag.as_str());
+    }
+    let targets = query
+        .fetch_all(&mut *conn)
+        .await?
+        .iter()
+        .map(|row| Ok((row.try_get("name")?, row.try_get("manifest_digest")?)))
+        .collect::<Result<Vec<(String, String)>, IndexError>>()?;
+    // In the order of `tags`, which is the order of the events.
+    let moved = tags.iter().filter_map(|tag| {
+        let (_, previous) = targets.iter().find(|(name, previous)| name == tag.as_str() && previous != digest)?;
+        Some((*tag, previous.clone()))
+    });
+    Ok(moved.collect())
 }
 
 /// A JSON array of names that need no escaping (tags are `[A-Za-z0-9_.-]`).
@@ -30,12 +48,14 @@ fn tag_list(tags: &[&Tag]) -> String {
 
 /// `manifest.pushed`, and `tag.moved` for each tag that pointed at another manifest
 /// (`moved`: the tag and its previous digest).
-pub(crate) async fn pushed_in(
-    conn: &mut AnyConnection,
+/// Added to `batch`; `webhooks` are `webhooks_for` the manifest's repository.
+pub(crate) fn pushed_into(
+    batch: &mut Batch,
     manifest: &NewManifest<'_>,
     actor: &Actor,
     moved: &[(&Tag, String)],
-) -> Result<(), IndexError> {
+    webhooks: &[Webhook],
+) {
     let repository = manifest.repository.as_str();
     let digest = manifest.digest.to_string();
     let tags = tag_list(&manifest.tags);
@@ -52,7 +72,7 @@ pub(crate) async fn pushed_in(
         detail: Some(format!("{{\"tags\":{tags}}}")),
         ..base.clone()
     };
-    enqueue_in(conn, &pushed).await?;
+    enqueue_into(batch, &pushed, webhooks);
     for (tag, previous) in moved {
         let moved = NewEvent {
             kind: EventKind::TagMoved,
@@ -60,11 +80,11 @@ pub(crate) async fn pushed_in(
             detail: Some(format!("{{\"previousDigest\":\"{previous}\"}}")),
             ..base.clone()
         };
-        enqueue_in(conn, &moved).await?;
+        enqueue_into(batch, &moved, webhooks);
     }
     let detail = Some(format!("{{\"tags\":{tags},\"mediaType\":\"{}\"}}", manifest.media_type.as_str()));
     let entry = AuditEntry { actor, action: "manifest.push", repository: Some(repository), target: &digest, detail };
-    audit_in(conn, &entry).await
+    audit_into(batch, &entry);
 }
 
 /// `manifest.deleted` (with its media type and size) and its audit entry.
@@ -84,10 +104,9 @@ pub(crate) async fn manifest_deleted_in(
         actor: Some(actor.name.clone()),
         ..NewEvent::new(EventKind::ManifestDeleted)
     };
-    enqueue_in(conn, &event).await?;
     let entry =
         AuditEntry { actor, action: "manifest.delete", repository: Some(repository), target: digest, detail: None };
-    audit_in(conn, &entry).await
+    record_in(conn, &event, &entry).await
 }
 
 /// `tag.deleted` (with the digest it pointed at) and its audit entry.
@@ -106,7 +125,16 @@ pub(crate) async fn tag_deleted_in(
         actor: Some(actor.name.clone()),
         ..NewEvent::new(EventKind::TagDeleted)
     };
-    enqueue_in(conn, &event).await?;
     let entry = AuditEntry { actor, action: "tag.delete", repository: Some(repository), target: tag.as_str(), detail };
-    audit_in(conn, &entry).await
+    record_in(conn, &event, &entry).await
+}
+
+/// Queues `event` and records `entry` within the caller's transaction.
+async fn record_in(conn: &mut AnyConnection, event: &NewEvent, entry: &AuditEntry<'_>) -> Result<(), IndexError> {
+    let webhooks = webhooks_for(conn, event.repository.as_deref()).await?;
+    let mut batch = Batch::default();
+    enqueue_into(&mut batch, event, &webhooks);
+    audit_into(&mut batch, entry);
+    batch.run(conn).await?;
+    Ok(())
 }

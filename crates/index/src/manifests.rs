@@ -3,10 +3,12 @@
 use sqlx::{AnyConnection, Row};
 use wasmhub_oci::{Digest, MediaType, Reference, RepoName, Tag};
 
+use crate::batch::Batch;
 use crate::blobs::ensure_repository;
 use crate::coalesce::Coalescer;
-use crate::manifest_events::{manifest_deleted_in, pushed_in, tag_deleted_in, tag_target};
-use crate::wasm::write_wasm;
+use crate::events::webhooks_for;
+use crate::manifest_events::{manifest_deleted_in, moved_tags, pushed_into, tag_deleted_in};
+use crate::wasm::write_wasm_into;
 use crate::{digest_of, now_millis, Actor, Backend, Index, IndexError, WasmRecord};
 
 /// A checked manifest, ready to be recorded.
@@ -105,27 +107,20 @@ async fn require_blobs(
     Err(IndexError::Corrupt("a manifest's blobs were neither all linked nor any missing".into()))
 }
 
-/// One multi-row insert of the manifest's `manifest_blobs` rows (`blobs` without repeats).
-async fn insert_manifest_blobs(
-    conn: &mut AnyConnection,
-    repository_id: i64,
-    digest: &str,
-    blobs: &[&Digest],
-) -> Result<(), IndexError> {
-    let blobs: Vec<String> = blobs.iter().map(|digest| digest.to_string()).collect();
+/// Adds the multi-row insert of the manifest's `manifest_blobs` rows (`blobs` without repeats)
+/// to `batch`.
+fn manifest_blobs_into(batch: &mut Batch, repository_id: i64, digest: &str, blobs: &[&Digest]) {
     if blobs.is_empty() {
-        return Ok(());
+        return;
     }
     let rows = (0..blobs.len()).map(|i| format!("($1, $2, ${})", i + 3)).collect::<Vec<_>>().join(", ");
-    let sql = format!(
+    let statement = batch.push(format!(
         "INSERT INTO manifest_blobs (repository_id, manifest_digest, blob_digest) VALUES {rows} ON CONFLICT DO NOTHING"
-    );
-    let mut query = sqlx::query(&sql).bind(repository_id).bind(digest);
-    for blob in &blobs {
-        query = query.bind(blob.as_str());
+    ));
+    statement.bind(repository_id).bind(digest);
+    for blob in blobs {
+        statement.bind(blob.to_string());
     }
-    query.execute(&mut *conn).await?;
-    Ok(())
 }
 
 /// Checks that a child manifest exists; on PostgreSQL its row stays share-locked until commit,
@@ -182,73 +177,74 @@ impl Index {
         }
         let digest = manifest.digest.to_string();
         let now = now_millis();
+        // What decides the writes is read first; the writes then go as one batch (one round
+        // trip on SQLite, see `batch.rs`).
+        let moved = moved_tags(&mut tx, repository_id, &manifest.tags, &digest).await?;
+        let webhooks = webhooks_for(&mut tx, Some(manifest.repository.as_str())).await?;
+        let mut batch = Batch::default();
         // A manifest pushed again is updated, not skipped: on PostgreSQL that locks its row
         // until commit. With `DO NOTHING`, a deletion (retention, a client's DELETE) could
         // commit between this statement and the tag's insert, which then failed its foreign
         // key; now the deletion waits, or, if it committed first, the row is inserted anew.
-        sqlx::query(
-            "INSERT INTO manifests
-                (repository_id, digest, media_type, artifact_type, subject, annotations, content, size, created_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
-             ON CONFLICT (repository_id, digest) DO UPDATE SET size = manifests.size",
-        )
-        .bind(repository_id)
-        .bind(&digest)
-        .bind(manifest.media_type.as_str())
-        .bind(manifest.artifact_type.map(|t| t.as_str().to_owned()))
-        .bind(manifest.subject.map(|d| d.to_string()))
-        .bind(manifest.annotations_json.clone())
-        .bind(manifest.content.to_vec())
-        .bind(manifest.content.len() as i64)
-        .bind(now)
-        .execute(&mut *tx)
-        .await?;
-        insert_manifest_blobs(&mut tx, repository_id, &digest, &blobs).await?;
-        for child in &manifest.children {
-            sqlx::query(
-                "INSERT INTO manifest_children (repository_id, manifest_digest, child_digest) VALUES ($1, $2, $3)
-                 ON CONFLICT DO NOTHING",
+        batch
+            .push(
+                "INSERT INTO manifests
+                    (repository_id, digest, media_type, artifact_type, subject, annotations, content, size, created_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+                 ON CONFLICT (repository_id, digest) DO UPDATE SET size = manifests.size",
             )
             .bind(repository_id)
-            .bind(&digest)
-            .bind(child.to_string())
-            .execute(&mut *tx)
-            .await?;
+            .bind(digest.as_str())
+            .bind(manifest.media_type.as_str())
+            .bind(manifest.artifact_type.map(|t| t.as_str().to_owned()))
+            .bind(manifest.subject.map(|d| d.to_string()))
+            .bind(manifest.annotations_json.clone())
+            .bind(manifest.content.to_vec())
+            .bind(manifest.content.len() as i64)
+            .bind(now);
+        manifest_blobs_into(&mut batch, repository_id, &digest, &blobs);
+        for child in &manifest.children {
+            batch
+                .push(
+                    "INSERT INTO manifest_children (repository_id, manifest_digest, child_digest) VALUES ($1, $2, $3)
+                     ON CONFLICT DO NOTHING",
+                )
+                .bind(repository_id)
+                .bind(digest.as_str())
+                .bind(child.to_string());
         }
         if manifest.wasm.is_some() {
-            write_wasm(&mut tx, repository_id, &digest, manifest.wasm.as_ref()).await?;
+            write_wasm_into(&mut batch, repository_id, &digest, manifest.wasm.as_ref());
         }
         // In an immutable repository an existing tag only accepts its own digest again: the
         // upsert's condition makes the check and the write one statement, so two pushes racing
         // for a new tag cannot both win.
-        let immutable = crate::retention::is_immutable_in(&mut tx, manifest.repository).await?;
-        let mut moved = Vec::new();
-        for tag in &manifest.tags {
-            if let Some(previous) = tag_target(&mut tx, repository_id, tag).await?.filter(|d| *d != digest) {
-                moved.push((*tag, previous));
-            }
-            let written = sqlx::query(
-                "INSERT INTO tags (repository_id, name, manifest_digest, updated_at) VALUES ($1, $2, $3, $4)
-                 ON CONFLICT (repository_id, name)
-                 DO UPDATE SET manifest_digest = excluded.manifest_digest, updated_at = excluded.updated_at
-                 WHERE $5 = 0 OR tags.manifest_digest = excluded.manifest_digest",
-            )
-            .bind(repository_id)
-            .bind(tag.as_str())
-            .bind(&digest)
-            .bind(now)
-            .bind(i64::from(immutable))
-            .execute(&mut *tx)
-            .await?;
-            if written.rows_affected() == 0 {
-                tx.rollback().await?;
-                return Err(IndexError::ImmutableTag {
-                    repository: manifest.repository.to_string(),
-                    tag: tag.to_string(),
-                });
-            }
+        let tag_writes: Vec<(&Tag, usize)> = manifest
+            .tags
+            .iter()
+            .map(|tag| {
+                let statement = batch
+                    .push(
+                        "INSERT INTO tags (repository_id, name, manifest_digest, updated_at) VALUES ($1, $2, $3, $4)
+                         ON CONFLICT (repository_id, name)
+                         DO UPDATE SET manifest_digest = excluded.manifest_digest, updated_at = excluded.updated_at
+                         WHERE tags.manifest_digest = excluded.manifest_digest
+                            OR NOT EXISTS (SELECT 1 FROM immutable_repositories WHERE name = $5)",
+                    )
+                    .bind(repository_id)
+                    .bind(tag.as_str())
+                    .bind(digest.as_str())
+                    .bind(now)
+                    .bind(manifest.repository.as_str());
+                (*tag, statement.index())
+            })
+            .collect();
+        pushed_into(&mut batch, manifest, actor, &moved, &webhooks);
+        let written = batch.run(&mut tx).await?;
+        if let Some((tag, _)) = tag_writes.iter().find(|(_, statement)| written[*statement] == 0) {
+            tx.rollback().await?;
+            return Err(IndexError::ImmutableTag { repository: manifest.repository.to_string(), tag: tag.to_string() });
         }
-        pushed_in(&mut tx, manifest, actor, &moved).await?;
         tx.commit().await?;
         Ok(())
     }

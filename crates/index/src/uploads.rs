@@ -2,9 +2,10 @@
 //! see `wasmhub_registry::uploads`), advanced by each chunk, and ended by the final `PUT`, a
 //! cancel or the collector, which leave the id in `ended_uploads` so it cannot start again.
 
-use sqlx::{AnyConnection, Row};
+use sqlx::Row;
 use wasmhub_oci::{Digest, RepoName, UploadId};
 
+use crate::batch::Batch;
 use crate::blobs::link_blob_in;
 use crate::{now_millis, Index, IndexError};
 
@@ -162,9 +163,14 @@ impl Index {
             .iter()
             .map(|row| row.try_get("part_key"))
             .collect::<Result<Vec<String>, _>>()?;
-        let ended = end_upload_in(&mut tx, end, None).await?;
+        let mut batch = Batch::default();
+        let ending = end_upload_into(&mut batch, end, None);
+        if !ending.ended(&batch.run(&mut tx).await?) {
+            tx.rollback().await?;
+            return Ok(None);
+        }
         tx.commit().await?;
-        Ok(ended.then_some(parts))
+        Ok(Some(parts))
     }
 
     /// Ends a session with its verified blob: in one transaction the session ends and the
@@ -179,11 +185,10 @@ impl Index {
     ) -> Result<bool, IndexError> {
         let _guard = self.write_guard().await;
         let mut tx = self.begin_write().await?;
-        if !end_upload_in(&mut tx, end, Some(repository)).await? {
+        if !link_blob_in(&mut tx, repository, digest, size, Some(end)).await? {
             tx.rollback().await?;
             return Ok(false);
         }
-        link_blob_in(&mut tx, repository, digest, size).await?;
         tx.commit().await?;
         Ok(true)
     }
@@ -199,43 +204,48 @@ impl Index {
     }
 }
 
-/// Records `id` in `ended_uploads`; `false` if it was there already.
-pub(crate) async fn mark_ended_in(conn: &mut AnyConnection, id: UploadId) -> Result<bool, IndexError> {
-    let marked = sqlx::query("INSERT INTO ended_uploads (id, ended_at) VALUES ($1, $2) ON CONFLICT (id) DO NOTHING")
+/// Adds the recording of `id` in `ended_uploads` to `batch`; the statement writes a row
+/// unless the id was there already.
+pub(crate) fn mark_ended_into(batch: &mut Batch, id: UploadId) -> usize {
+    batch
+        .push("INSERT INTO ended_uploads (id, ended_at) VALUES ($1, $2) ON CONFLICT (id) DO NOTHING")
         .bind(id.to_string())
         .bind(now_millis())
-        .execute(&mut *conn)
-        .await?;
-    Ok(marked.rows_affected() == 1)
+        .index()
 }
 
-/// Ends session `end` within the caller's transaction: its id joins `ended_uploads` and its
-/// row, if it has one, goes (with its parts' rows), in `repository` if given. `false` if the
-/// session had already ended (or its row is gone): the caller rolls back.
-pub(crate) async fn end_upload_in(
-    conn: &mut AnyConnection,
-    end: UploadEnd,
-    repository: Option<&RepoName>,
-) -> Result<bool, IndexError> {
-    if !mark_ended_in(conn, end.id).await? {
-        return Ok(false);
+/// The statements of a batch that end a session (`end_upload_into`).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Ending {
+    marked: usize,
+    deleted: Option<usize>,
+}
+
+impl Ending {
+    /// Whether the session ended by this batch: `false` if it had already ended (or its row
+    /// is gone), and the caller rolls back.
+    pub(crate) fn ended(&self, affected: &[u64]) -> bool {
+        affected[self.marked] == 1 && self.deleted.is_none_or(|deleted| affected[deleted] == 1)
     }
-    let id = end.id.to_string();
+}
+
+/// Adds the end of session `end` to `batch`: its id joins `ended_uploads` and its row, if it
+/// has one, goes (with its parts' rows), in `repository` if given.
+pub(crate) fn end_upload_into(batch: &mut Batch, end: UploadEnd, repository: Option<&RepoName>) -> Ending {
+    let marked = mark_ended_into(batch, end.id);
     if !end.recorded {
         // An issued id's session without a chunk has no row. Should a chunk have given it
         // one meanwhile, that row is ended all the same (lookups see `ended_uploads` first)
         // and the collector removes it and its parts once it is stale.
-        return Ok(true);
+        return Ending { marked, deleted: None };
     }
     let deleted = match repository {
-        Some(repository) => {
-            sqlx::query("DELETE FROM uploads WHERE id = $1 AND repository = $2")
-                .bind(&id)
-                .bind(repository.as_str())
-                .execute(&mut *conn)
-                .await?
-        }
-        None => sqlx::query("DELETE FROM uploads WHERE id = $1").bind(&id).execute(&mut *conn).await?,
+        Some(repository) => batch
+            .push("DELETE FROM uploads WHERE id = $1 AND repository = $2")
+            .bind(end.id.to_string())
+            .bind(repository.as_str())
+            .index(),
+        None => batch.push("DELETE FROM uploads WHERE id = $1").bind(end.id.to_string()).index(),
     };
-    Ok(deleted.rows_affected() == 1)
+    Ending { marked, deleted: Some(deleted) }
 }

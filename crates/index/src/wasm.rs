@@ -5,9 +5,10 @@
 //! The index knows nothing of Wasm formats: the registry turns `wasmhub_wasm` facts into a
 //! `WasmRecord` of plain strings, and this module stores it.
 
-use sqlx::{AnyConnection, Row};
+use sqlx::Row;
 use wasmhub_oci::{Digest, RepoName};
 
+use crate::batch::{Batch, Value};
 use crate::{digest_of, now_millis, Index, IndexError};
 
 /// Whether the artifact was understood.
@@ -74,81 +75,106 @@ pub struct WasmRecord {
 /// Most words of one artifact's text that free text matches (the rest are not indexed).
 const MAX_TEXT_WORDS: usize = 1_000;
 
-/// Replaces the facts of one manifest within the caller's transaction (`None` removes them).
-pub(crate) async fn write_wasm(
-    conn: &mut AnyConnection,
-    repository_id: i64,
-    digest: &str,
-    record: Option<&WasmRecord>,
-) -> Result<(), IndexError> {
-    // Child rows go with the artifact row (ON DELETE CASCADE), FTS rows by trigger.
-    sqlx::query("DELETE FROM wasm_artifacts WHERE repository_id = $1 AND manifest_digest = $2")
+/// Child rows (exports, imports, ABIs) per statement: a module may export thousands of names,
+/// and SQLite takes at most 32,766 parameters per statement.
+const CHILD_ROWS_PER_STATEMENT: usize = 500;
+
+/// Adds the replacement of one manifest's Wasm facts to `batch`: the old rows go (child rows
+/// with the artifact row, ON DELETE CASCADE; FTS rows by trigger) and `record`'s are written.
+pub(crate) fn write_wasm_into(batch: &mut Batch, repository_id: i64, digest: &str, record: Option<&WasmRecord>) {
+    batch
+        .push("DELETE FROM wasm_artifacts WHERE repository_id = $1 AND manifest_digest = $2")
         .bind(repository_id)
-        .bind(digest)
-        .execute(&mut *conn)
-        .await?;
-    let Some(record) = record else { return Ok(()) };
+        .bind(digest);
+    let Some(record) = record else { return };
     let abi_list = record.abis.iter().map(|a| a.abi.as_str()).collect::<Vec<_>>().join(",");
     // Stored as the free-text words and nothing else, which the triggers of migration 0010
     // split on spaces; bounded, as annotations are as long as a manifest allows.
     let words = crate::text_words(&record.search_text);
     let search_text = words[..words.len().min(MAX_TEXT_WORDS)].join(" ");
-    let row = sqlx::query(
-        "INSERT INTO wasm_artifacts
-            (repository_id, manifest_digest, format, outcome, reason, runtime_type, kind, wasi,
-             module_digest, module_size, abi_list, title, description, version, search_text, facts, indexed_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)
-         RETURNING id",
-    )
-    .bind(repository_id)
-    .bind(digest)
-    .bind(record.format.as_str())
-    .bind(record.outcome.as_str())
-    .bind(record.reason.clone())
-    .bind(record.runtime_type.clone())
-    .bind(record.kind.clone())
-    .bind(record.wasi.clone())
-    .bind(record.module_digest.clone())
-    .bind(record.module_size.map(|size| size as i64))
-    .bind(abi_list)
-    .bind(record.title.clone())
-    .bind(record.description.clone())
-    .bind(record.version.clone())
-    .bind(search_text)
-    .bind(record.facts_json.as_str())
-    .bind(now_millis())
-    .fetch_one(&mut *conn)
-    .await?;
-    let id: i64 = row.try_get("id")?;
-    for abi in &record.abis {
-        sqlx::query("INSERT INTO wasm_abis (artifact_id, abi, declared, detected) VALUES ($1, $2, $3, $4)")
-            .bind(id)
-            .bind(abi.abi.as_str())
-            .bind(i64::from(abi.declared))
-            .bind(i64::from(abi.detected))
-            .execute(&mut *conn)
-            .await?;
-    }
-    for export in &record.exports {
-        sqlx::query("INSERT INTO wasm_exports (artifact_id, name, kind) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING")
-            .bind(id)
-            .bind(export.name.as_str())
-            .bind(export.kind.as_str())
-            .execute(&mut *conn)
-            .await?;
-    }
-    for import in &record.imports {
-        sqlx::query(
-            "INSERT INTO wasm_imports (artifact_id, module, name, kind) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
+    batch
+        .push(
+            "INSERT INTO wasm_artifacts
+                (repository_id, manifest_digest, format, outcome, reason, runtime_type, kind, wasi,
+                 module_digest, module_size, abi_list, title, description, version, search_text, facts, indexed_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)",
         )
-        .bind(id)
-        .bind(import.module.as_str())
-        .bind(import.name.as_str())
-        .bind(import.kind.as_str())
-        .execute(&mut *conn)
-        .await?;
+        .bind(repository_id)
+        .bind(digest)
+        .bind(record.format.as_str())
+        .bind(record.outcome.as_str())
+        .bind(record.reason.clone())
+        .bind(record.runtime_type.clone())
+        .bind(record.kind.clone())
+        .bind(record.wasi.clone())
+        .bind(record.module_digest.clone())
+        .bind(record.module_size.map(|size| size as i64))
+        .bind(abi_list)
+        .bind(record.title.clone())
+        .bind(record.description.clone())
+        .bind(record.version.clone())
+        .bind(search_text)
+        .bind(record.facts_json.as_str())
+        .bind(now_millis());
+    let child = ChildRows { repository_id, digest };
+    child.insert_into(
+        batch,
+        "INSERT INTO wasm_abis (artifact_id, abi, declared, detected)",
+        record
+            .abis
+            .iter()
+            .map(|abi| vec![abi.abi.as_str().into(), i64::from(abi.declared).into(), i64::from(abi.detected).into()]),
+    );
+    child.insert_into(
+        batch,
+        "INSERT INTO wasm_exports (artifact_id, name, kind)",
+        record.exports.iter().map(|export| vec![export.name.as_str().into(), export.kind.as_str().into()]),
+    );
+    child.insert_into(
+        batch,
+        "INSERT INTO wasm_imports (artifact_id, module, name, kind)",
+        record.imports.iter().map(|import| {
+            vec![import.module.as_str().into(), import.name.as_str().into(), import.kind.as_str().into()]
+        }),
+    );
+}
+
+/// Rows of a table keyed by the artifact of (`repository_id`, `digest`), written in the same
+/// batch as the artifact: they find its id by that key, as a batch returns no ids.
+struct ChildRows<'a> {
+    repository_id: i64,
+    digest: &'a str,
+}
+
+impl ChildRows<'_> {
+    /// Adds `rows` (the values after the artifact id, the same number in each) to `batch`
+    /// under `insert` (`INSERT INTO table (artifact_id, ...)`); duplicates are skipped.
+    fn insert_into(&self, batch: &mut Batch, insert: &str, rows: impl Iterator<Item = Vec<Value>>) {
+        let rows: Vec<Vec<Value>> = rows.collect();
+        for chunk in rows.chunks(CHILD_ROWS_PER_STATEMENT) {
+            let width = chunk[0].len();
+            let tuples: Vec<String> = (0..chunk.len())
+                .map(|row| {
+                    let first = 3 + row * width;
+                    let parameters: Vec<String> = (first..first + width).map(|n| format!("${n}")).collect();
+                    format!("({})", parameters.join(", "))
+                })
+                .collect();
+            let columns: Vec<String> = (1..=width).map(|n| format!("v.column{n}")).collect();
+            // VALUES names its columns column1, column2... on both databases; the WHERE also
+            // tells SQLite that ON CONFLICT is not a join constraint.
+            let statement = batch.push(format!(
+                "{insert} SELECT a.id, {} FROM wasm_artifacts a, (VALUES {}) v
+                 WHERE a.repository_id = $1 AND a.manifest_digest = $2 ON CONFLICT DO NOTHING",
+                columns.join(", "),
+                tuples.join(", "),
+            ));
+            statement.bind(self.repository_id).bind(self.digest);
+            for value in chunk.iter().flatten() {
+                statement.bind(value.clone());
+            }
+        }
     }
-    Ok(())
 }
 
 /// A stored manifest to re-index, in a stable order for batching.
@@ -185,7 +211,9 @@ impl Index {
             tx.rollback().await?;
             return Ok(false);
         }
-        write_wasm(&mut tx, repository_id, &digest, record).await?;
+        let mut batch = Batch::default();
+        write_wasm_into(&mut batch, repository_id, &digest, record);
+        batch.run(&mut tx).await?;
         tx.commit().await?;
         Ok(true)
     }

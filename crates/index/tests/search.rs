@@ -20,6 +20,7 @@ on_both_backends!(
     pages_follow_the_requested_order,
     free_text_matches_words_as_prefixes_once_per_tag,
     a_user_with_more_private_repositories_than_are_listed_sees_them_all,
+    a_module_with_thousands_of_exports_is_indexed_in_full,
 );
 
 fn name(s: &str) -> RepoName {
@@ -224,6 +225,28 @@ async fn deleted_tags_and_manifests_leave_search(index: &Index) {
     assert_eq!(results.facets.runtime_type, facet(&[("wasi", 1)]));
     assert!(results.facets.abi.is_empty(), "no ABI is left: {:?}", results.facets.abi);
     assert_eq!(search(index, tick).await.total, 0);
+}
+
+/// Exports and imports go in statements of a few hundred rows each (SQLite's parameter limit):
+/// the first, a middle and the last of each are found, also after a second push replaced them.
+async fn a_module_with_thousands_of_exports_is_indexed_in_full(index: &Index) {
+    let exports: Vec<String> = (0..1_201).map(|i| format!("export_{i}")).collect();
+    let imports: Vec<String> = (0..1_001).map(|i| format!("env.import_{i}")).collect();
+    let facts = || {
+        let exports: Vec<&str> = exports.iter().map(String::as_str).collect();
+        let imports: Vec<&str> = imports.iter().map(String::as_str).collect();
+        record("wasi", &["preview1"], &exports, &imports, "big")
+    };
+    push(index, "big/module", "m-big", Some(facts()), &["v1"]).await;
+    push(index, "big/module", "m-big", Some(facts()), &["v1", "v2"]).await;
+    for (export, import) in [("export_0", "import_0"), ("export_1200", "import_1000"), ("export_500", "import_499")] {
+        let mut query = all();
+        query.export = Some(export.into());
+        assert_eq!(sorted(found(&search(index, query).await)), vec!["big/module:v1", "big/module:v2"], "{export}");
+        let mut query = all();
+        query.import = Some(import.into());
+        assert_eq!(sorted(found(&search(index, query).await)), vec!["big/module:v1", "big/module:v2"], "{import}");
+    }
 }
 
 async fn reindexed_facts_replace_the_old_ones(index: &Index) {
