@@ -60,6 +60,11 @@ impl Index {
                 let url = prepare_sqlite_url(url).await?;
                 AnyPoolOptions::new()
                     .max_connections(8)
+                    // sqlx pings a pooled connection before lending it, to find one whose
+                    // server went away. A SQLite connection has no server, and its ping is a
+                    // round trip to the connection's worker thread: one per transaction and
+                    // per read, which on these machines costs as much as the statement.
+                    .test_before_acquire(false)
                     .after_connect(|conn, _meta| {
                         Box::pin(async move {
                             // WAL: readers never block the writer; NORMAL sync is crash-safe
