@@ -8,10 +8,11 @@
 //! renumbered to follow the previous ones (sqlx binds `$N` by number across the whole query).
 //! PostgreSQL, whose driver takes one statement per query, runs them one after another.
 //!
-//! Only for statements whose results are row counts; reads that decide what to write come
-//! before the batch.
+//! A batch may read too (`run_returning`): the reads that decide what a transaction writes go
+//! as one batch, the writes as another.
 
 use futures::TryStreamExt;
+use sqlx::any::{AnyQueryResult, AnyRow};
 use sqlx::{AnyConnection, Either, Executor};
 
 use crate::IndexError;
@@ -100,19 +101,49 @@ impl Batch {
     /// Runs every statement in order, within the caller's transaction; the rows each wrote.
     /// A failing statement fails the batch, and the caller rolls back.
     pub(crate) async fn run(self, conn: &mut AnyConnection) -> Result<Vec<u64>, IndexError> {
-        let mut affected = Vec::with_capacity(self.statements.len());
+        Ok(self.run_returning(conn).await?.into_iter().map(|outcome| outcome.affected).collect())
+    }
+
+    /// `run`, keeping the rows each statement returned (for reads, or `RETURNING`).
+    pub(crate) async fn run_returning(self, conn: &mut AnyConnection) -> Result<Vec<Outcome>, IndexError> {
+        let mut outcomes = Vec::with_capacity(self.statements.len());
         if conn.backend_name() == <sqlx::Sqlite as sqlx::Database>::NAME {
             for group in sqlite_groups(self.statements) {
-                affected.extend(run_joined(conn, group).await?);
+                outcomes.extend(run_joined(conn, group).await?);
             }
         } else {
             for statement in self.statements {
                 let query = bind_all(sqlx::query(&statement.sql), statement.values);
-                affected.push(query.execute(&mut *conn).await?.rows_affected());
+                outcomes.extend(collect_outcomes(conn.fetch_many(query)).await?);
             }
         }
-        Ok(affected)
+        Ok(outcomes)
     }
+}
+
+/// What one statement of a batch did: the rows it wrote, and those it returned.
+#[derive(Default)]
+pub(crate) struct Outcome {
+    pub(crate) affected: u64,
+    pub(crate) rows: Vec<AnyRow>,
+}
+
+/// Splits a query's results into one `Outcome` per statement: each statement's rows come
+/// before its own result.
+async fn collect_outcomes(
+    mut results: futures::stream::BoxStream<'_, Result<Either<AnyQueryResult, AnyRow>, sqlx::Error>>,
+) -> Result<Vec<Outcome>, IndexError> {
+    let mut outcomes = Vec::new();
+    let mut rows = Vec::new();
+    while let Some(item) = results.try_next().await? {
+        match item {
+            Either::Right(row) => rows.push(row),
+            Either::Left(done) => {
+                outcomes.push(Outcome { affected: done.rows_affected(), rows: std::mem::take(&mut rows) })
+            }
+        }
+    }
+    Ok(outcomes)
 }
 
 type AnyQuery<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>;
@@ -146,8 +177,8 @@ fn sqlite_groups(statements: Vec<Statement>) -> Vec<Vec<Statement>> {
     groups
 }
 
-/// One multi-statement query on SQLite: the rows each statement wrote, in order.
-async fn run_joined(conn: &mut AnyConnection, statements: Vec<Statement>) -> Result<Vec<u64>, IndexError> {
+/// One multi-statement query on SQLite: what each statement did, in order.
+async fn run_joined(conn: &mut AnyConnection, statements: Vec<Statement>) -> Result<Vec<Outcome>, IndexError> {
     let count = statements.len();
     let mut sql = String::new();
     let mut values = Vec::new();
@@ -158,18 +189,11 @@ async fn run_joined(conn: &mut AnyConnection, statements: Vec<Statement>) -> Res
         sql.push_str(&renumbered(&statement.sql, values.len(), statement.values.len())?);
         values.extend(statement.values);
     }
-    let results: Vec<_> = conn.fetch_many(bind_all(sqlx::query(&sql), values)).try_collect().await?;
-    let affected: Vec<u64> = results
-        .into_iter()
-        .filter_map(|item| match item {
-            Either::Left(done) => Some(done.rows_affected()),
-            Either::Right(_row) => None,
-        })
-        .collect();
-    if affected.len() != count {
-        return Err(IndexError::Corrupt(format!("a batch of {count} statements reported {} results", affected.len())));
+    let outcomes = collect_outcomes(conn.fetch_many(bind_all(sqlx::query(&sql), values))).await?;
+    if outcomes.len() != count {
+        return Err(IndexError::Corrupt(format!("a batch of {count} statements reported {} results", outcomes.len())));
     }
-    Ok(affected)
+    Ok(outcomes)
 }
 
 /// `sql` with each parameter `$k` written `$(k + offset)`; fails when it names a parameter
@@ -198,6 +222,7 @@ fn renumbered(sql: &str, offset: usize, count: usize) -> Result<String, IndexErr
 #[cfg(test)]
 mod tests {
     use super::*;
+    use sqlx::Row;
 
     #[test]
     fn parameters_follow_those_of_the_statements_before() {
@@ -246,6 +271,13 @@ mod tests {
         let affected = batch.run(&mut conn).await.unwrap();
         assert_eq!(affected, vec![2, 0, 2]);
         assert_eq!(update, 2);
+        let mut reads = Batch::default();
+        reads.push("SELECT k FROM t WHERE v = $1 ORDER BY k").bind(5i64);
+        reads.push("SELECT k FROM t WHERE k = $1").bind("none");
+        reads.push("UPDATE t SET v = $1 WHERE k = $2").bind(6i64).bind("a");
+        let outcomes = reads.run_returning(&mut conn).await.unwrap();
+        let keys = |i: usize| -> Vec<String> { outcomes[i].rows.iter().map(|row| row.get("k")).collect() };
+        assert_eq!((keys(0), keys(1), outcomes[2].affected), (vec!["a".to_owned(), "b".to_owned()], vec![], 1));
         let mut failing = Batch::default();
         failing.push("INSERT INTO t (k) VALUES ($1)").bind("c");
         failing.push("INSERT INTO t (k) VALUES ($1)").bind("a");

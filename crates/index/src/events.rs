@@ -179,14 +179,24 @@ pub(crate) async fn webhooks_for(
     conn: &mut AnyConnection,
     repository: Option<&str>,
 ) -> Result<Vec<Webhook>, IndexError> {
+    let mut batch = Batch::default();
+    let read = webhooks_into(&mut batch, repository);
+    webhooks_from(&batch.run_returning(conn).await?[read].rows)
+}
+
+/// Adds the read of `webhooks_for` to `batch`; `webhooks_from` reads its rows.
+pub(crate) fn webhooks_into(batch: &mut Batch, repository: Option<&str>) -> usize {
     let namespace = repository.map(|name| name.split('/').next().unwrap_or(name));
-    let rows = sqlx::query(
-        "SELECT id, namespace, url, secret, events, created_at FROM webhooks
-         WHERE namespace IS NULL OR namespace = $1 ORDER BY id",
-    )
-    .bind(namespace.unwrap_or_default().to_owned())
-    .fetch_all(&mut *conn)
-    .await?;
+    batch
+        .push(
+            "SELECT id, namespace, url, secret, events, created_at FROM webhooks
+             WHERE namespace IS NULL OR namespace = $1 ORDER BY id",
+        )
+        .bind(namespace.unwrap_or_default())
+        .index()
+}
+
+pub(crate) fn webhooks_from(rows: &[sqlx::any::AnyRow]) -> Result<Vec<Webhook>, IndexError> {
     rows.iter().map(webhook_from).collect()
 }
 

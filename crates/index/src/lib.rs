@@ -23,6 +23,7 @@ mod gc;
 mod gc_uploads;
 mod integrity;
 mod maintenance;
+mod manifest_checks;
 mod manifest_events;
 mod manifests;
 mod migrate;

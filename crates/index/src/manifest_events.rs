@@ -1,6 +1,7 @@
 //! What pushes and deletes of manifests and tags tell the event queue and the audit log,
 //! written inside the transaction that makes the change (see `events.rs`).
 
+use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 use wasmhub_oci::Tag;
 
@@ -9,30 +10,36 @@ use crate::batch::Batch;
 use crate::events::{enqueue_into, webhooks_for};
 use crate::{Actor, EventKind, IndexError, NewEvent, NewManifest, Webhook};
 
+/// Adds the read of where `tags` point now in `repository` to `batch` (none for no tags);
+/// `moved_from` reads its rows.
+pub(crate) fn tag_targets_into(batch: &mut Batch, repository: &str, tags: &[&Tag]) -> Option<usize> {
+    if tags.is_empty() {
+        return None;
+    }
+    let list = (2..2 + tags.len()).map(|n| format!("${n}")).collect::<Vec<_>>().join(", ");
+    let statement = batch.push(format!(
+        "SELECT t.name, t.manifest_digest FROM tags t JOIN repositories r ON r.id = t.repository_id
+         WHERE r.name = $1 AND t.name IN ({list})"
+    ));
+    statement.bind(repository);
+    for tag in tags {
+        statement.bind(tag.as_str());
+    }
+    Some(statement.index())
+}
+
 /// The tags among `tags` that point at a manifest other than `digest` before this
-/// transaction moves them, with that manifest's digest.
-pub(crate) async fn moved_tags<'t>(
-    conn: &mut AnyConnection,
-    repository_id: i64,
+/// transaction moves them, with that manifest's digest, in the order of `tags` (the order of
+/// the events).
+pub(crate) fn moved_from<'t>(
+    rows: &[AnyRow],
     tags: &[&'t Tag],
     digest: &str,
 ) -> Result<Vec<(&'t Tag, String)>, IndexError> {
-    if tags.is_empty() {
-        return Ok(Vec::new());
-    }
-    let list = (2..2 + tags.len()).map(|n| format!("${n}")).collect::<Vec<_>>().join(", ");
-    let sql = format!("SELECT name, manifest_digest FROM tags WHERE repository_id = $1 AND name IN ({list})");
-    let mut query = sqlx::query(&sql).bind(repository_id);
-    for tag in tags {
-        query = query.bind(tag.as_str());
-    }
-    let targets = query
-        .fetch_all(&mut *conn)
-        .await?
+    let targets = rows
         .iter()
         .map(|row| Ok((row.try_get("name")?, row.try_get("manifest_digest")?)))
         .collect::<Result<Vec<(String, String)>, IndexError>>()?;
-    // In the order of `tags`, which is the order of the events.
     let moved = tags.iter().filter_map(|tag| {
         let (_, previous) = targets.iter().find(|(name, previous)| name == tag.as_str() && previous != digest)?;
         Some((*tag, previous.clone()))

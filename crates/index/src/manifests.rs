@@ -1,15 +1,15 @@
 //! Manifests, with the references they make and the tags that point at them.
 
-use sqlx::{AnyConnection, Row};
+use sqlx::Row;
 use wasmhub_oci::{Digest, MediaType, Reference, RepoName, Tag};
 
 use crate::batch::Batch;
 use crate::blobs::ensure_repository;
 use crate::coalesce::Coalescer;
-use crate::events::webhooks_for;
-use crate::manifest_events::{manifest_deleted_in, moved_tags, pushed_into, tag_deleted_in};
+use crate::manifest_checks::read_before_push;
+use crate::manifest_events::{manifest_deleted_in, pushed_into, tag_deleted_in};
 use crate::wasm::write_wasm_into;
-use crate::{digest_of, now_millis, Actor, Backend, Index, IndexError, WasmRecord};
+use crate::{digest_of, now_millis, Actor, Index, IndexError, WasmRecord};
 
 /// A checked manifest, ready to be recorded.
 #[derive(Debug, Clone)]
@@ -57,56 +57,6 @@ impl std::ops::Deref for ManifestReads {
     }
 }
 
-/// Checks that the repository links every one of `blobs`, by touching the links: the update
-/// locks them until this transaction ends, so the garbage collector (which locks a link before
-/// removing it, see `gc.rs`) either removed one before (and this push fails cleanly) or waits
-/// and then sees the manifest that references it. One statement for all of them; on
-/// PostgreSQL the links are locked in digest order first, so that two pushes sharing blobs
-/// lock them in the same order (SQLite has one writer at a time). `blobs` has no repeats: the
-/// rows touched are counted against it.
-async fn require_blobs(
-    conn: &mut AnyConnection,
-    backend: Backend,
-    repository_id: i64,
-    blobs: &[&Digest],
-) -> Result<(), IndexError> {
-    let digests: Vec<String> = blobs.iter().map(|digest| digest.to_string()).collect();
-    if digests.is_empty() {
-        return Ok(());
-    }
-    let list = (3..3 + digests.len()).map(|n| format!("${n}")).collect::<Vec<_>>().join(", ");
-    let sql = match backend {
-        Backend::Sqlite => {
-            format!("UPDATE repository_blobs SET created_at = $1 WHERE repository_id = $2 AND digest IN ({list})")
-        }
-        Backend::Postgres => format!(
-            "UPDATE repository_blobs SET created_at = $1 WHERE repository_id = $2 AND digest IN (
-                 SELECT digest FROM repository_blobs WHERE repository_id = $2 AND digest IN ({list})
-                 ORDER BY digest FOR UPDATE)"
-        ),
-    };
-    let mut query = sqlx::query(&sql).bind(now_millis()).bind(repository_id);
-    for digest in &digests {
-        query = query.bind(digest.as_str());
-    }
-    let touched = query.execute(&mut *conn).await?;
-    if touched.rows_affected() == digests.len() as u64 {
-        return Ok(());
-    }
-    // Name the first one missing (the push fails; this extra query is only on that path).
-    for digest in blobs {
-        let present = sqlx::query("SELECT 1 AS present FROM repository_blobs WHERE repository_id = $1 AND digest = $2")
-            .bind(repository_id)
-            .bind(digest.to_string())
-            .fetch_optional(&mut *conn)
-            .await?;
-        if present.is_none() {
-            return Err(IndexError::MissingReference((*digest).clone()));
-        }
-    }
-    Err(IndexError::Corrupt("a manifest's blobs were neither all linked nor any missing".into()))
-}
-
 /// Adds the multi-row insert of the manifest's `manifest_blobs` rows (`blobs` without repeats)
 /// to `batch`.
 fn manifest_blobs_into(batch: &mut Batch, repository_id: i64, digest: &str, blobs: &[&Digest]) {
@@ -121,23 +71,6 @@ fn manifest_blobs_into(batch: &mut Batch, repository_id: i64, digest: &str, blob
     for blob in blobs {
         statement.bind(blob.to_string());
     }
-}
-
-/// Checks that a child manifest exists; on PostgreSQL its row stays share-locked until commit,
-/// so that a deletion cannot slip in between the check and the parent's commit (on SQLite
-/// the write lock already excludes it).
-async fn require_manifest(
-    conn: &mut AnyConnection,
-    backend: Backend,
-    repository_id: i64,
-    digest: &Digest,
-) -> Result<(), IndexError> {
-    let sql = match backend {
-        Backend::Sqlite => "SELECT 1 AS present FROM manifests WHERE repository_id = $1 AND digest = $2",
-        Backend::Postgres => "SELECT 1 AS present FROM manifests WHERE repository_id = $1 AND digest = $2 FOR SHARE",
-    };
-    let present = sqlx::query(sql).bind(repository_id).bind(digest.to_string()).fetch_optional(&mut *conn).await?;
-    present.map(|_| ()).ok_or_else(|| IndexError::MissingReference(digest.clone()))
 }
 
 impl Index {
@@ -155,32 +88,29 @@ impl Index {
     async fn put_manifest_untimed(&self, manifest: &NewManifest<'_>, actor: &Actor) -> Result<(), IndexError> {
         let _guard = self.write_guard().await;
         let mut tx = self.begin_write().await?;
-        let repository_id = ensure_repository(&mut tx, manifest.repository).await?;
         // A manifest may name one blob twice (the same layer at two places): each is checked
         // and linked once.
         let mut blobs = manifest.blobs.clone();
         blobs.sort();
         blobs.dedup();
-        let missing = async {
-            require_blobs(&mut tx, self.backend(), repository_id, &blobs).await?;
-            for child in &manifest.children {
-                require_manifest(&mut tx, self.backend(), repository_id, child).await?;
+        // What decides the writes is read first, as one batch; the writes then go as another
+        // (one round trip each on SQLite, see `batch.rs`).
+        let reads = match read_before_push(&mut tx, self.backend(), manifest, &blobs).await {
+            Ok(reads) => reads,
+            Err(error @ IndexError::MissingReference(_)) => {
+                // Roll back now rather than when the connection is next used: the transaction
+                // holds the locks the checks took.
+                tx.rollback().await?;
+                return Err(error);
             }
-            Ok::<_, IndexError>(())
-        }
-        .await;
-        if let Err(error) = missing {
-            // Roll back now rather than when the connection is next used: the transaction
-            // holds the repository row's lock.
-            tx.rollback().await?;
-            return Err(error);
-        }
+            Err(error) => return Err(error),
+        };
+        let repository_id = match reads.repository_id {
+            Some(id) => id,
+            None => ensure_repository(&mut tx, manifest.repository).await?,
+        };
         let digest = manifest.digest.to_string();
         let now = now_millis();
-        // What decides the writes is read first; the writes then go as one batch (one round
-        // trip on SQLite, see `batch.rs`).
-        let moved = moved_tags(&mut tx, repository_id, &manifest.tags, &digest).await?;
-        let webhooks = webhooks_for(&mut tx, Some(manifest.repository.as_str())).await?;
         let mut batch = Batch::default();
         // A manifest pushed again is updated, not skipped: on PostgreSQL that locks its row
         // until commit. With `DO NOTHING`, a deletion (retention, a client's DELETE) could
@@ -239,7 +169,7 @@ impl Index {
                 (*tag, statement.index())
             })
             .collect();
-        pushed_into(&mut batch, manifest, actor, &moved, &webhooks);
+        pushed_into(&mut batch, manifest, actor, &reads.moved, &reads.webhooks);
         let written = batch.run(&mut tx).await?;
         if let Some((tag, _)) = tag_writes.iter().find(|(_, statement)| written[*statement] == 0) {
             tx.rollback().await?;
