@@ -12,15 +12,11 @@ use crate::StorageError;
 /// Batches handed to the hashing thread but not yet hashed: few, so that chunks are freed
 /// while warm (as for the writer's queue, `local.rs`).
 const HASH_QUEUE: usize = 4;
-/// Bytes of chunks handed over at once: one possible wake-up per batch, not per chunk.
-const HASH_BATCH: usize = 256 * 1024;
 
 pub(crate) struct BodyHasher {
     state: State,
     received: usize,
     threshold: usize,
-    batch: Vec<Bytes>,
-    batch_len: usize,
 }
 
 enum State {
@@ -36,14 +32,18 @@ fn stopped() -> StorageError {
 impl BodyHasher {
     /// Hashes inline until `threshold` bytes have been received.
     pub(crate) fn new(hasher: DigestHasher, threshold: usize) -> BodyHasher {
-        BodyHasher { state: State::Inline(hasher), received: 0, threshold, batch: Vec::new(), batch_len: 0 }
+        BodyHasher { state: State::Inline(hasher), received: 0, threshold }
     }
 
-    pub(crate) async fn update(&mut self, chunk: &Bytes) -> Result<(), StorageError> {
-        self.received += chunk.len();
+    /// Hashes the next batch of the body's chunks (`local_stream.rs` gathers them), or hands
+    /// it to the hashing thread: one possible wake-up per batch, not per chunk.
+    pub(crate) async fn update(&mut self, batch: &[Bytes]) -> Result<(), StorageError> {
+        self.received += batch.iter().map(Bytes::len).sum::<usize>();
         match &mut self.state {
             State::Inline(hasher) => {
-                hasher.update(chunk);
+                for chunk in batch {
+                    hasher.update(chunk);
+                }
                 if self.received >= self.threshold {
                     let State::Inline(hasher) = std::mem::replace(&mut self.state, State::Stopped) else {
                         unreachable!("matched above")
@@ -52,12 +52,11 @@ impl BodyHasher {
                 }
                 Ok(())
             }
-            State::Thread { .. } => {
-                // A cheap clone: the writer and the hashing thread share the chunk's buffer.
-                self.batch.push(chunk.clone());
-                self.batch_len += chunk.len();
-                if self.batch_len >= HASH_BATCH {
-                    self.send_batch().await?;
+            // A cheap clone: the writer and the hashing thread share the chunks' buffers.
+            State::Thread { queue, .. } => {
+                if queue.send(batch.to_vec()).await.is_err() {
+                    self.state = State::Stopped;
+                    return Err(stopped());
                 }
                 Ok(())
             }
@@ -65,21 +64,8 @@ impl BodyHasher {
         }
     }
 
-    async fn send_batch(&mut self) -> Result<(), StorageError> {
-        let State::Thread { queue, .. } = &self.state else { return Ok(()) };
-        self.batch_len = 0;
-        if queue.send(std::mem::take(&mut self.batch)).await.is_err() {
-            self.state = State::Stopped;
-            return Err(stopped());
-        }
-        Ok(())
-    }
-
     /// The hasher, having seen every chunk.
-    pub(crate) async fn finish(mut self) -> Result<DigestHasher, StorageError> {
-        if !self.batch.is_empty() {
-            self.send_batch().await?;
-        }
+    pub(crate) async fn finish(self) -> Result<DigestHasher, StorageError> {
         match self.state {
             State::Inline(hasher) => Ok(hasher),
             State::Thread { queue, thread } => {
@@ -120,8 +106,8 @@ mod tests {
         let expected = whole.finish();
         for threshold in [0, 1, 5_000, 300_000, usize::MAX] {
             let mut hasher = BodyHasher::new(DigestHasher::new(Algorithm::Sha256), threshold);
-            for chunk in &chunks {
-                hasher.update(chunk).await.unwrap();
+            for batch in chunks.chunks(7) {
+                hasher.update(batch).await.unwrap();
             }
             assert_eq!(hasher.finish().await.unwrap().finish(), expected, "threshold {threshold}");
         }

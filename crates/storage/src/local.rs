@@ -16,10 +16,6 @@ use crate::StorageError;
 /// Batches of request chunks handed to the writer thread but not yet written. Few, so that
 /// chunks are freed while still warm and hyper's next receive buffer reuses their memory.
 const WRITE_QUEUE: usize = 4;
-/// How many bytes of chunks go to the writer thread as one batch. A chunked body arrives in
-/// many small chunks (a streamed 256 MiB push: 4,745 of 56 KiB on average, against 657 of
-/// 408 KiB with a `Content-Length`), and every hand-off may wake the writer.
-const SEND_BATCH: usize = 256 * 1024;
 /// How much the writer gathers into one `writev` when chunks are queued: large writes let the
 /// page cache use large folios (one `write_begin` per folio, not per 4 KiB page).
 const WRITE_BATCH: usize = 2 * 1024 * 1024;
@@ -77,8 +73,7 @@ pub(crate) struct PartWriter {
     /// The body's length, when the request says (`Content-Length`).
     expected: Option<u64>,
     threshold: usize,
-    /// Chunks not yet handed over: before the writer starts, all of them; after, the batch
-    /// being gathered.
+    /// Chunks not yet handed over (before the writer starts).
     pending: Vec<Bytes>,
     pending_len: usize,
     writer: Option<(mpsc::Sender<Vec<Bytes>>, WriterThread)>,
@@ -91,14 +86,13 @@ impl PartWriter {
         PartWriter { path, expected, threshold, pending: Vec::new(), pending_len: 0, writer: None }
     }
 
-    pub(crate) async fn push(&mut self, chunk: Bytes) -> Result<(), StorageError> {
-        self.pending_len += chunk.len();
-        self.pending.push(chunk);
+    /// Takes the next batch of the body's chunks (`local_stream.rs` gathers them): kept until
+    /// the body passes the threshold, then handed to the writer thread batch by batch.
+    pub(crate) async fn push(&mut self, batch: Vec<Bytes>) -> Result<(), StorageError> {
+        self.pending_len += batch.iter().map(Bytes::len).sum::<usize>();
+        self.pending.extend(batch);
         if self.writer.is_some() {
-            return match self.pending_len >= SEND_BATCH {
-                true => self.send_pending().await,
-                false => Ok(()),
-            };
+            return self.send_pending().await;
         }
         if self.pending_len >= self.threshold {
             let (sender, receiver) = mpsc::channel(WRITE_QUEUE);
@@ -111,7 +105,7 @@ impl PartWriter {
         Ok(())
     }
 
-    /// Hands the gathered batch to the writer thread.
+    /// Hands the pending chunks to the writer thread.
     async fn send_pending(&mut self) -> Result<(), StorageError> {
         let Some((sender, _)) = &self.writer else { return Ok(()) };
         self.pending_len = 0;
@@ -295,8 +289,9 @@ mod tests {
     async fn write(dir: &Path, name: &str, expected: Option<u64>, body: &[Bytes]) -> Vec<u8> {
         let path = dir.join("uploads").join(name);
         let mut writer = PartWriter::new(path.clone(), expected, 1024 * 1024);
-        for chunk in body {
-            writer.push(chunk.clone()).await.unwrap();
+        // Batches of 5 chunks (320 KiB of 64 KiB chunks), as `local_stream.rs` gathers them.
+        for batch in body.chunks(5) {
+            writer.push(batch.to_vec()).await.unwrap();
         }
         writer.finish().await.unwrap();
         std::fs::read(path).unwrap()
@@ -324,7 +319,7 @@ mod tests {
         let path = dir.path().join("uploads/aborted");
         let mut writer = PartWriter::new(path.clone(), None, 1024);
         for chunk in chunks(10_000, 1000) {
-            writer.push(chunk).await.unwrap();
+            writer.push(vec![chunk]).await.unwrap();
         }
         writer.abort().await;
         assert!(!path.exists());

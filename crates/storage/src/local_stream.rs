@@ -24,10 +24,16 @@ const LOCAL_READ_AHEAD: usize = 2;
 const LOCAL_WRITE_THRESHOLD: usize = 1024 * 1024;
 /// A local part body hashes on a thread of its own (`hashing.rs`) once this much has arrived.
 const LOCAL_HASH_THRESHOLD: usize = 4 * 1024 * 1024;
+/// Bytes of request chunks gathered before they go to the hasher and the writer. A chunked body
+/// arrives in many small chunks (a streamed 256 MiB push: 4,745 of 56 KiB on average, against
+/// 657 of 408 KiB with a `Content-Length`), and once those run on threads of their own every
+/// hand-off may wake one.
+const LOCAL_BATCH: usize = 256 * 1024;
 
-/// `write_part` for the local directory backend: hashed as chunks arrive (on the request's
-/// task, then on a thread of its own past `LOCAL_HASH_THRESHOLD`), written by
-/// `local::PartWriter` (one blocking call for a small body, a writer thread for a big one).
+/// `write_part` for the local directory backend: the request's chunks, gathered into batches
+/// of `LOCAL_BATCH`, are hashed (on the request's task, then on a thread of its own past
+/// `LOCAL_HASH_THRESHOLD`) and written by `local::PartWriter` (one blocking call for a small
+/// body, a writer thread for a big one).
 pub(crate) async fn write_part_local<S, E>(
     path: PathBuf,
     key: PartKey,
@@ -48,12 +54,24 @@ where
     let mut hasher = BodyHasher::new(hasher, LOCAL_HASH_THRESHOLD);
     let mut size = 0u64;
     let received: Result<(), StorageError> = async {
-        while let Some(chunk) = body.next().await {
-            let chunk = accept_chunk(chunk, &mut size, limit)?;
-            hasher.update(&chunk).await?;
-            writer.push(chunk).await?;
+        let mut batch = Vec::new();
+        let mut batch_len = 0;
+        loop {
+            let chunk = body.next().await.map(|chunk| accept_chunk(chunk, &mut size, limit)).transpose()?;
+            let ended = chunk.is_none();
+            if let Some(chunk) = chunk {
+                batch_len += chunk.len();
+                batch.push(chunk);
+            }
+            if batch_len >= LOCAL_BATCH || (ended && !batch.is_empty()) {
+                hasher.update(&batch).await?;
+                writer.push(std::mem::take(&mut batch)).await?;
+                batch_len = 0;
+            }
+            if ended {
+                return Ok(());
+            }
         }
-        Ok(())
     }
     .await;
     let hashed = hasher.finish().await;
