@@ -16,7 +16,7 @@ pub mod upload;
 pub use digest::{Algorithm, Digest, DigestError};
 pub use error::ErrorCode;
 pub use hasher::DigestHasher;
-pub use manifest::{Descriptor, Manifest, ManifestError, ManifestKind, MAX_MANIFEST_BYTES};
+pub use manifest::{Descriptor, Manifest, ManifestError, ManifestKind, MAX_MANIFEST_BYTES, MAX_MANIFEST_REFERENCES};
 pub use media_type::{MediaType, MediaTypeError};
 pub use name::{NameError, Namespace, Reference, RepoName, Tag};
 pub use range::{ByteRange, ContentRange, RangeError};

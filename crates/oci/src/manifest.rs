@@ -13,6 +13,12 @@ use crate::media_type::{self, MediaType};
 
 /// Largest manifest accepted, as the distribution spec suggests (4 MiB).
 pub const MAX_MANIFEST_BYTES: usize = 4 * 1024 * 1024;
+/// Most descriptors (config, layers, child manifests) one manifest may reference. 4 MiB holds
+/// about 40,000 short descriptors; the index checks and records a manifest's references in one
+/// statement each, and SQLite takes at most 32,766 parameters per statement. Images stop near
+/// 128 layers (overlayfs) and indexes at a few hundred platforms, so this only refuses
+/// manifests made to be huge.
+pub const MAX_MANIFEST_REFERENCES: usize = 10_000;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -77,6 +83,8 @@ impl ManifestKind {
 pub enum ManifestError {
     #[error("manifest is larger than {MAX_MANIFEST_BYTES} bytes")]
     TooLarge,
+    #[error("manifest references {0} descriptors; at most {MAX_MANIFEST_REFERENCES} are accepted")]
+    TooManyReferences(usize),
     #[error("manifest is not valid JSON for its media type: {0}")]
     Json(String),
     #[error("schemaVersion must be 2, found {0:?}")]
@@ -170,6 +178,12 @@ impl Manifest {
                 return Err(ManifestError::MissingField(name, "layers"));
             }
         }
+        let references = usize::from(raw.config.is_some())
+            + raw.layers.as_ref().map_or(0, Vec::len)
+            + raw.manifests.as_ref().map_or(0, Vec::len);
+        if references > MAX_MANIFEST_REFERENCES {
+            return Err(ManifestError::TooManyReferences(references));
+        }
         // Without a mediaType field the kind's own type is served: the Content-Type's
         // parameters (`; charset=utf-8`) are ignored, as the distribution spec asks.
         let media_type = body_type.unwrap_or_else(|| MediaType::from_static(kind.media_type()));
@@ -251,6 +265,21 @@ mod tests {
             "layers":[{{"mediaType":"application/vnd.module.wasm.content.layer.v1+wasm","digest":"{D2}","size":8}}],
             "annotations":{{"module.wasm.runtime/type":"envoy_proxy"}}}}"#
         )
+    }
+
+    #[test]
+    fn a_manifest_may_reference_at_most_the_limit() {
+        let manifest = |layers: usize| {
+            let layer = format!(r#"{{"mediaType":"application/vnd.oci.image.layer.v1.tar","digest":"{D2}","size":1}}"#);
+            format!(
+                r#"{{"schemaVersion":2,"mediaType":"{}","config":{{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"{D1}","size":2}},"layers":[{}]}}"#,
+                media_type::OCI_MANIFEST,
+                vec![layer; layers].join(",")
+            )
+        };
+        assert!(Manifest::parse(manifest(MAX_MANIFEST_REFERENCES - 1).as_bytes(), None).is_ok());
+        let refused = Manifest::parse(manifest(MAX_MANIFEST_REFERENCES).as_bytes(), None);
+        assert_eq!(refused.unwrap_err(), ManifestError::TooManyReferences(MAX_MANIFEST_REFERENCES + 1));
     }
 
     #[test]
