@@ -300,6 +300,41 @@ async fn tag_pages_list_referrers_and_render_an_attached_readme_safely() {
     assert!(repository.contains("<h3>Add header</h3>") && repository.contains("from the annotation"), "{repository}");
 }
 
+/// With more referrers than one page of the referrers API, the page says so and points at the
+/// API, and a README beyond the first page is still found (asked for by its type).
+#[tokio::test]
+async fn a_readme_beyond_the_first_page_of_referrers_is_still_rendered() {
+    let limits = wasmhub_registry::Limits { referrers_page_size: 1, ..Default::default() };
+    let server = TestServer::start_with_limits(limits).await;
+    push_filter(&server, None, "team/many", "many referrers").await;
+    let readme = attach(
+        &server,
+        "team/many",
+        "text/markdown",
+        "text/markdown",
+        b"# Far away
+",
+    )
+    .await;
+    // Pages are in digest order: attach SBOMs until one sorts before the README, so that the
+    // first page (of one) does not hold it.
+    for n in 0.. {
+        let content = format!("{{\"sbom\":{n}}}");
+        let sbom =
+            attach(&server, "team/many", "application/spdx+json", "application/spdx+json", content.as_bytes()).await;
+        if sbom < readme {
+            break;
+        }
+    }
+    let tag = page(&server, "/repositories/team/many/tags/v1", None, 200).await;
+    assert!(!tag.contains(&format!("<code>{readme}</code>")), "the README's row is on the first page: {tag}");
+    for expected in
+        ["Referrers (1+)", "1 of 1+ shown", "<code>GET /v2/team/many/referrers/sha256:", "<h3>Far away</h3>"]
+    {
+        assert!(tag.contains(expected), "tag page lacks {expected:?}: {tag}");
+    }
+}
+
 /// GETs `path` as a browser does (`Accept-Encoding: gzip, br`); returns the bytes on the wire
 /// and the decompressed body.
 async fn compressed(server: &TestServer, path: &str) -> (usize, String) {

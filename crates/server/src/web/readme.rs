@@ -9,7 +9,7 @@
 
 use futures::StreamExt;
 use serde::Deserialize;
-use wasmhub_registry::oci::{Digest, Manifest, Reference, RepoName};
+use wasmhub_registry::oci::{Digest, Manifest, MediaType, Reference, RepoName};
 use wasmhub_registry::{Caller, RegistryError};
 
 use crate::AppState;
@@ -69,19 +69,50 @@ struct ReferrersIndex {
     manifests: Vec<ReferrerView>,
 }
 
-/// The referrers of `digest` in `repository` that `caller` may see.
+/// What a page shows of a manifest's referrers: the first page of the referrers API, whether
+/// more follow, and the README candidates among all of them.
+#[derive(Debug, Default)]
+pub struct ReferrerList {
+    pub items: Vec<ReferrerView>,
+    /// More referrers follow the first page (`Limits::referrers_page_size`).
+    pub more: bool,
+    readmes: Vec<ReferrerView>,
+}
+
+/// The referrers of `digest` in `repository` that `caller` may see. When more than one page
+/// refer to it, the READMEs are also asked for by their type, so that one beyond the first
+/// page is still found (the `artifactType` filter matches `text/markdown` exactly; a type
+/// with parameters is found on the first page only).
 pub async fn referrers(
     state: &AppState,
     caller: &Caller,
     repository: &RepoName,
     digest: &str,
-) -> Result<Vec<ReferrerView>, RegistryError> {
-    let Ok(digest) = digest.parse::<Digest>() else { return Ok(Vec::new()) };
-    // The first page: a module's page shows at most `Limits::referrers_page_size` of them.
-    let answer = state.registry.referrers(caller, repository, &digest, None, None).await?;
+) -> Result<ReferrerList, RegistryError> {
+    let Ok(digest) = digest.parse::<Digest>() else { return Ok(ReferrerList::default()) };
+    let (items, more) = first_page(state, caller, repository, &digest, None).await?;
+    let mut readmes: Vec<ReferrerView> = items.iter().filter(|r| r.is_readme()).cloned().collect();
+    if more {
+        let readme_type = MediaType::from_static(README_TYPE);
+        let (typed, _) = first_page(state, caller, repository, &digest, Some(&readme_type)).await?;
+        readmes.extend(
+            typed.into_iter().filter(|r| readmes.iter().all(|known| known.digest != r.digest)).collect::<Vec<_>>(),
+        );
+    }
+    Ok(ReferrerList { items, more, readmes })
+}
+
+async fn first_page(
+    state: &AppState,
+    caller: &Caller,
+    repository: &RepoName,
+    digest: &Digest,
+    artifact_type: Option<&MediaType>,
+) -> Result<(Vec<ReferrerView>, bool), RegistryError> {
+    let answer = state.registry.referrers(caller, repository, digest, artifact_type, None).await?;
     let index: ReferrersIndex = serde_json::from_slice(&answer.index_json)
         .map_err(|e| RegistryError::Internal(format!("the referrers index does not parse: {e}")))?;
-    Ok(index.manifests)
+    Ok((index.manifests, answer.more_after.is_some()))
 }
 
 /// The README among `referrers`, as text; None when there is none, or it cannot be read
@@ -90,12 +121,9 @@ pub async fn readme(
     state: &AppState,
     caller: &Caller,
     repository: &RepoName,
-    referrers: &[ReferrerView],
+    referrers: &ReferrerList,
 ) -> Option<String> {
-    let newest = referrers
-        .iter()
-        .filter(|r| r.is_readme())
-        .max_by(|a, b| (a.created(), &a.digest).cmp(&(b.created(), &b.digest)))?;
+    let newest = referrers.readmes.iter().max_by(|a, b| (a.created(), &a.digest).cmp(&(b.created(), &b.digest)))?;
     match read(state, caller, repository, &newest.digest).await {
         Ok(text) => text,
         Err(error) => {

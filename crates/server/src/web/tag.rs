@@ -7,7 +7,7 @@ use wasmhub_registry::wasm::abi::mismatch_warning;
 use wasmhub_registry::wasm::{Description, ImageAnnotations, ModuleFacts, Producer, WasmFacts};
 
 use super::html::{size, time_element, w, Esc};
-use super::readme::{ReferrerView, MAX_REFERRERS};
+use super::readme::{ReferrerList, MAX_REFERRERS};
 use super::snippets::{snippets, Module};
 use super::{Account, Origin, Page};
 
@@ -16,7 +16,7 @@ const MAX_NAMES: usize = 300;
 
 /// What the page shows besides the index's facts.
 pub struct Extras {
-    pub referrers: Vec<ReferrerView>,
+    pub referrers: ReferrerList,
     /// The README's Markdown, when one was attached (see `readme`).
     pub readme: Option<String>,
     pub account: Account,
@@ -126,13 +126,15 @@ pub fn page(origin: &Origin, name: &RepoName, details: TagDetails, extras: Extra
     if let Some(facts) = facts {
         annotations(&mut main, &facts.annotations);
     }
-    referrers(&mut main, &extras.referrers);
+    referrers(&mut main, name, &summary.digest, &extras.referrers);
     Page { title: format!("{name}:{}", summary.tag), q: String::new(), main, account: extras.account }
 }
 
-/// Signatures, SBOMs and other artifacts whose `subject` is this manifest.
-fn referrers(out: &mut String, referrers: &[ReferrerView]) {
-    w!(out, "<section aria-labelledby=\"referrers\"><h2 id=\"referrers\">Referrers ({})</h2>", referrers.len());
+/// Signatures, SBOMs and other artifacts whose `subject` is this manifest (`digest`).
+fn referrers(out: &mut String, name: &RepoName, digest: &str, list: &ReferrerList) {
+    let referrers = &list.items;
+    let count = if list.more { format!("{}+", referrers.len()) } else { referrers.len().to_string() };
+    w!(out, "<section aria-labelledby=\"referrers\"><h2 id=\"referrers\">Referrers ({count})</h2>");
     if referrers.is_empty() {
         out.push_str(
             "<p class=\"muted\">No signatures, SBOMs or other artifacts refer to this manifest.</p></section>",
@@ -160,8 +162,15 @@ fn referrers(out: &mut String, referrers: &[ReferrerView]) {
         out.push_str("</td></tr>");
     }
     out.push_str("</tbody></table></div>");
-    if referrers.len() > MAX_REFERRERS {
-        w!(out, "<p class=\"muted\">{} more not shown.</p>", referrers.len() - MAX_REFERRERS);
+    if referrers.len() > MAX_REFERRERS || list.more {
+        w!(
+            out,
+            "<p class=\"muted\">{} of {count} shown. The referrers API lists them all, in pages: \
+             <code>GET /v2/{}/referrers/{}</code> (or <code>oras discover</code>).</p>",
+            referrers.len().min(MAX_REFERRERS),
+            Esc(name.as_str()),
+            Esc(digest)
+        );
     }
     out.push_str("</section>");
 }
