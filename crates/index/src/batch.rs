@@ -1,4 +1,4 @@
-//! Write statements sent to the database together.
+//! Statements sent to the database together.
 //!
 //! sqlx runs each SQLite statement on a worker thread of its own connection: every statement
 //! is a hand-off to that thread and back. On the 2-vCPU machines the registry is measured on,
