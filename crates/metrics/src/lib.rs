@@ -46,6 +46,7 @@ struct Inner {
     gc_blobs: CounterVec,
     gc_manifests: CounterVec,
     gc_last_success: Gauge,
+    webhook_attempts: CounterVec,
     storage: OpMetrics,
     database: OpMetrics,
 }
@@ -109,6 +110,11 @@ impl Metrics {
             ),
             repositories: RepositoryLabels::new(repository_cap),
             gc_runs: CounterVec::new("wasmhub_gc_runs_total", "Garbage collection runs, by outcome.", &["outcome"]),
+            webhook_attempts: CounterVec::new(
+                "wasmhub_webhook_attempts_total",
+                "Webhook delivery attempts, by outcome: delivered, retry (failed, to be tried again) or dead (failed for the last time).",
+                &["outcome"],
+            ),
             gc_bytes: CounterVec::new(
                 "wasmhub_gc_reclaimed_bytes_total",
                 "Bytes of storage garbage collection reclaimed.",
@@ -200,6 +206,15 @@ impl Metrics {
         self.0.gc_runs.get(&[outcome])
     }
 
+    /// For the webhook worker: one attempt ended (`delivered`, `retry` or `dead`).
+    pub fn record_webhook_attempt(&self, outcome: &'static str) {
+        self.0.webhook_attempts.inc(&[outcome]);
+    }
+
+    pub fn webhook_attempts(&self, outcome: &str) -> u64 {
+        self.0.webhook_attempts.get(&[outcome])
+    }
+
     /// The recorder `wasmhub-storage` reports its operations to.
     pub fn storage(&self) -> OpMetrics {
         self.0.storage.clone()
@@ -239,6 +254,7 @@ impl Metrics {
         inner.gc_blobs.encode(&mut out);
         inner.gc_manifests.encode(&mut out);
         inner.gc_last_success.encode(&mut out);
+        inner.webhook_attempts.encode(&mut out);
         inner.storage.encode(&mut out);
         inner.database.encode(&mut out);
         out

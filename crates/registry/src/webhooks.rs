@@ -147,6 +147,11 @@ impl Registry {
         let count = claimed.len();
         let attempts = claimed.into_iter().map(|delivery| async move {
             let outcome = attempt(client, options, &delivery).await;
+            self.metrics.record_webhook_attempt(match outcome {
+                AttemptOutcome::Delivered { .. } => "delivered",
+                AttemptOutcome::Retry { .. } => "retry",
+                AttemptOutcome::Dead { .. } => "dead",
+            });
             if let Err(error) = self.index.finish_attempt(delivery.id, &outcome).await {
                 // The lease runs out and the delivery is attempted again.
                 tracing::warn!(%error, delivery = delivery.id, "could not record a webhook attempt");

@@ -254,6 +254,11 @@ async fn events_arrive_signed_as_cloud_events_after_the_receiver_fails_twice() {
     assert!(all.iter().all(|r| r.path != "/bob"));
     // Two pushes, the move, the tag delete and the manifest delete, each delivered once.
     assert_eq!(all.iter().filter(|r| r.path == "/alice" && r.status == 200).count(), 5);
+    // The metrics count the attempts (the last, GC's, may still be on its way).
+    let metrics = server.registry.metrics();
+    assert_eq!(metrics.webhook_attempts("retry"), 2);
+    assert!(metrics.webhook_attempts("delivered") >= 5, "{}", metrics.render());
+    assert!(metrics.render().contains("wasmhub_webhook_attempts_total{outcome=\"retry\"} 2"));
 }
 
 fn cli(dir: &Path, args: &[&str]) -> String {
