@@ -13,6 +13,7 @@ use wasmhub_index::{Role, StoredToken, User};
 use wasmhub_oci::{ErrorCode, Namespace};
 use wasmhub_registry::{Caller, Principal};
 
+use crate::client_ip::ClientIp;
 use crate::error::ApiError;
 use crate::AppState;
 
@@ -28,14 +29,12 @@ pub fn router() -> Router<AppState> {
         .route("/api/users/current", get(current_user))
 }
 
-pub use crate::client_ip::ClientIp as Peer;
-
-async fn caller(state: &AppState, headers: &HeaderMap, peer: Peer) -> Result<Caller, ApiError> {
+async fn caller(state: &AppState, headers: &HeaderMap, peer: ClientIp) -> Result<Caller, ApiError> {
     state.auth.caller(&state.registry, headers, peer.0).await
 }
 
 /// The signed-in user, or 401.
-async fn signed_in(state: &AppState, headers: &HeaderMap, peer: Peer) -> Result<Principal, ApiError> {
+async fn signed_in(state: &AppState, headers: &HeaderMap, peer: ClientIp) -> Result<Principal, ApiError> {
     match caller(state, headers, peer).await? {
         Caller::User(principal) => Ok(principal),
         _ => Err(ApiError::new(ErrorCode::Unauthorized, "sign in with a password or a personal access token")),
@@ -48,7 +47,11 @@ fn actor(principal: &Principal) -> wasmhub_index::Actor {
 }
 
 /// An administrator whose credential allows administration, or 401/403.
-pub(crate) async fn administrator(state: &AppState, headers: &HeaderMap, peer: Peer) -> Result<Principal, ApiError> {
+pub(crate) async fn administrator(
+    state: &AppState,
+    headers: &HeaderMap,
+    peer: ClientIp,
+) -> Result<Principal, ApiError> {
     let principal = signed_in(state, headers, peer).await?;
     if principal.user.is_admin && principal.limit.allows_admin() {
         Ok(principal)
@@ -76,7 +79,7 @@ impl From<&User> for UserView {
     }
 }
 
-async fn list_users(State(state): State<AppState>, peer: Peer, headers: HeaderMap) -> Result<Response, ApiError> {
+async fn list_users(State(state): State<AppState>, peer: ClientIp, headers: HeaderMap) -> Result<Response, ApiError> {
     administrator(&state, &headers, peer).await?;
     let users: Vec<UserView> = state.registry.users().await?.iter().map(UserView::from).collect();
     Ok(Json(users).into_response())
@@ -92,7 +95,7 @@ struct NewUser {
 
 async fn create_user(
     State(state): State<AppState>,
-    peer: Peer,
+    peer: ClientIp,
     headers: HeaderMap,
     Json(body): Json<NewUser>,
 ) -> Result<Response, ApiError> {
@@ -112,7 +115,7 @@ struct NewPassword {
 
 async fn set_password(
     State(state): State<AppState>,
-    peer: Peer,
+    peer: ClientIp,
     headers: HeaderMap,
     Path(name): Path<String>,
     Json(body): Json<NewPassword>,
@@ -135,7 +138,7 @@ struct Disabled {
 
 async fn set_disabled(
     State(state): State<AppState>,
-    peer: Peer,
+    peer: ClientIp,
     headers: HeaderMap,
     Path(name): Path<String>,
     Json(body): Json<Disabled>,
@@ -155,7 +158,7 @@ struct NewOrg {
 /// Any signed-in user may create an organisation, and becomes its owner.
 async fn create_org(
     State(state): State<AppState>,
-    peer: Peer,
+    peer: ClientIp,
     headers: HeaderMap,
     Json(body): Json<NewOrg>,
 ) -> Result<Response, ApiError> {
@@ -179,7 +182,7 @@ struct Membership {
 
 async fn set_member(
     State(state): State<AppState>,
-    peer: Peer,
+    peer: ClientIp,
     headers: HeaderMap,
     Path((org, user)): Path<(String, String)>,
     Json(body): Json<Membership>,
@@ -197,7 +200,7 @@ async fn set_member(
 
 async fn remove_member(
     State(state): State<AppState>,
-    peer: Peer,
+    peer: ClientIp,
     headers: HeaderMap,
     Path((org, user)): Path<(String, String)>,
 ) -> Result<Response, ApiError> {
@@ -207,7 +210,7 @@ async fn remove_member(
 async fn change_member(
     state: &AppState,
     headers: &HeaderMap,
-    peer: Peer,
+    peer: ClientIp,
     org: &str,
     user: &str,
     role: Option<Role>,
@@ -254,7 +257,7 @@ impl From<&StoredToken> for TokenView {
     }
 }
 
-async fn list_tokens(State(state): State<AppState>, peer: Peer, headers: HeaderMap) -> Result<Response, ApiError> {
+async fn list_tokens(State(state): State<AppState>, peer: ClientIp, headers: HeaderMap) -> Result<Response, ApiError> {
     let principal = signed_in(&state, &headers, peer).await?;
     let tokens: Vec<TokenView> = state.registry.tokens_of(&principal.user).await?.iter().map(TokenView::from).collect();
     Ok(Json(tokens).into_response())
@@ -270,7 +273,7 @@ struct NewToken {
 
 async fn create_token(
     State(state): State<AppState>,
-    peer: Peer,
+    peer: ClientIp,
     headers: HeaderMap,
     Json(body): Json<NewToken>,
 ) -> Result<Response, ApiError> {
@@ -296,7 +299,7 @@ async fn create_token(
 
 async fn revoke_token(
     State(state): State<AppState>,
-    peer: Peer,
+    peer: ClientIp,
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
@@ -308,7 +311,7 @@ async fn revoke_token(
 }
 
 /// The WebAssembly Hub's "who am I" for `wasme login`.
-async fn current_user(State(state): State<AppState>, peer: Peer, headers: HeaderMap) -> Result<Response, ApiError> {
+async fn current_user(State(state): State<AppState>, peer: ClientIp, headers: HeaderMap) -> Result<Response, ApiError> {
     let principal = signed_in(&state, &headers, peer).await?;
     let name = principal.user.name.to_string();
     Ok(Json(serde_json::json!({ "id": name, "username": name, "name": name, "admin": principal.user.is_admin }))

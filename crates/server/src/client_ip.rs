@@ -121,12 +121,13 @@ impl TrustedProxies {
 #[derive(Debug, Clone, Copy)]
 pub struct ClientIp(pub Option<IpAddr>);
 
-/// Middleware: puts the `ClientIp` of every request in its extensions.
+/// Middleware: puts the `ClientIp` of every request in its extensions, and makes it known to
+/// the audit entries the request's workflows write (`wasmhub_registry::with_client_ip`).
 pub async fn resolve(State(trusted): State<Arc<TrustedProxies>>, mut request: Request, next: Next) -> Response {
     let peer = request.extensions().get::<ConnectInfo<SocketAddr>>().map(|info| info.0.ip());
     let client = peer.map(|peer| trusted.client(peer, request.headers()));
     request.extensions_mut().insert(ClientIp(client));
-    next.run(request).await
+    wasmhub_registry::with_client_ip(client, next.run(request)).await
 }
 
 /// The client's address of a request that went through `resolve`.

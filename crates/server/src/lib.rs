@@ -81,7 +81,6 @@ pub fn app(state: AppState) -> Router {
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(ready))
         .merge(exposition)
-        .layer(axum::middleware::from_fn(api::client_address))
         .layer(axum::middleware::from_fn_with_state(state.trusted_proxies.clone(), client_ip::resolve))
         .layer(axum::middleware::from_fn_with_state(metrics, observe::track))
         .layer(

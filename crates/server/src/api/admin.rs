@@ -3,9 +3,8 @@
 //! before anything in the request is looked at, so strangers learn nothing but 401/403.
 
 use axum::body::Bytes;
-use axum::extract::{Path, RawQuery, Request, State};
+use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
@@ -13,7 +12,8 @@ use serde::{Deserialize, Serialize};
 use wasmhub_index::{AuditQuery, AuditRecord, DeliveryStatus, EventKind, Webhook};
 use wasmhub_registry::{actor_of, Caller, WebhookScope, WebhookUrl, MAX_AUDIT_PAGE};
 
-use crate::accounts_api::{administrator, Peer};
+use crate::accounts_api::administrator;
+use crate::client_ip::ClientIp;
 use crate::error::ApiError;
 use crate::time::rfc3339;
 use crate::AppState;
@@ -29,13 +29,6 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/webhooks", get(list_webhooks).post(add_webhook))
         .route("/api/v1/webhooks/{id}", axum::routing::delete(remove_webhook))
         .route("/api/v1/webhooks/{id}/deliveries", get(deliveries))
-}
-
-/// Middleware: makes the client's address known to the audit entries the request's
-/// workflows write (see `wasmhub_registry::with_client_ip`).
-pub async fn client_address(request: Request, next: Next) -> Response {
-    let ip = crate::client_ip::of(request.extensions());
-    wasmhub_registry::with_client_ip(ip, next.run(request)).await
 }
 
 fn invalid(message: impl Into<String>) -> ApiError {
@@ -115,7 +108,7 @@ fn audit_query(raw: Option<&str>) -> Result<(AuditQuery, u64), ApiError> {
 
 async fn audit(
     State(state): State<AppState>,
-    peer: Peer,
+    peer: ClientIp,
     headers: HeaderMap,
     RawQuery(raw): RawQuery,
 ) -> Result<Response, ApiError> {
@@ -148,7 +141,11 @@ impl From<&Webhook> for WebhookView {
     }
 }
 
-async fn list_webhooks(State(state): State<AppState>, peer: Peer, headers: HeaderMap) -> Result<Response, ApiError> {
+async fn list_webhooks(
+    State(state): State<AppState>,
+    peer: ClientIp,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
     administrator(&state, &headers, peer).await?;
     let webhooks: Vec<WebhookView> = state.registry.webhooks().await?.iter().map(WebhookView::from).collect();
     Ok(Json(webhooks).into_response())
@@ -168,7 +165,7 @@ struct NewWebhook {
 /// The body is read as bytes and parsed after the caller is checked.
 async fn add_webhook(
     State(state): State<AppState>,
-    peer: Peer,
+    peer: ClientIp,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
@@ -207,7 +204,7 @@ fn webhook_id(text: &str) -> Result<i64, ApiError> {
 
 async fn remove_webhook(
     State(state): State<AppState>,
-    peer: Peer,
+    peer: ClientIp,
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
@@ -251,7 +248,7 @@ impl From<DeliveryStatus> for DeliveryView {
 /// The webhook's 100 most recent deliveries, newest first.
 async fn deliveries(
     State(state): State<AppState>,
-    peer: Peer,
+    peer: ClientIp,
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {

@@ -17,7 +17,6 @@ use axum::{Json, Router};
 use wasmhub_registry::Caller;
 
 use crate::AppState;
-pub use admin::client_address;
 pub use error::JsonError;
 
 /// The OpenAPI 3 document, hand-written beside the handlers it describes.

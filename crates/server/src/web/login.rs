@@ -10,8 +10,9 @@ use axum::response::{IntoResponse, Redirect, Response};
 use wasmhub_registry::{Caller, Limit};
 
 use super::html::{w, Esc};
-use super::session::{same_origin, session_user, sign_in_cookie, sign_out_cookie, Peer};
+use super::session::{same_origin, session_user, sign_in_cookie, sign_out_cookie};
 use super::{caller, Account, Page, PageError};
+use crate::client_ip::ClientIp;
 use crate::AppState;
 
 /// Longest user name or password read from the form (both are far shorter in practice).
@@ -108,7 +109,7 @@ fn form_page(state: &AppState, account: &Account, next: &str, user: &str, error:
 pub async fn submit(
     State(state): State<AppState>,
     headers: HeaderMap,
-    peer: Peer,
+    peer: ClientIp,
     body: Bytes,
 ) -> Result<Response, PageError> {
     same_origin(&state, &headers)?;

@@ -135,9 +135,6 @@ pub fn same_origin(state: &AppState, headers: &HeaderMap) -> Result<(), PageErro
     }
 }
 
-/// The client's address when the server knows it (for sign-in rate limits).
-pub use crate::client_ip::ClientIp as Peer;
-
 #[cfg(test)]
 mod tests {
     use super::*;
