@@ -69,12 +69,7 @@ pub(crate) fn audit_into(batch: &mut Batch, entry: &AuditEntry<'_>) {
 impl Index {
     /// Deletes the entries recorded before `before`; how many.
     pub async fn prune_audit(&self, before: std::time::SystemTime) -> Result<u64, IndexError> {
-        let _guard = self.write_guard().await;
-        let pruned = sqlx::query("DELETE FROM audit_log WHERE at < $1")
-            .bind(crate::gc::millis(before))
-            .execute(&self.pool)
-            .await?;
-        Ok(pruned.rows_affected())
+        self.delete_before("DELETE FROM audit_log WHERE at < $1", before).await
     }
 
     /// Records an entry in a transaction of its own.

@@ -27,6 +27,15 @@ pub(crate) fn millis(time: SystemTime) -> i64 {
     time.duration_since(SystemTime::UNIX_EPOCH).map(|elapsed| elapsed.as_millis() as i64).unwrap_or_default()
 }
 
+impl Index {
+    /// Runs `delete`, a `DELETE` of the rows whose time (milliseconds) is before `$1`, with
+    /// `before`; how many rows went. For the history tables that are pruned by age.
+    pub(crate) async fn delete_before(&self, delete: &'static str, before: SystemTime) -> Result<u64, IndexError> {
+        let _guard = self.write_guard().await;
+        Ok(sqlx::query(delete).bind(millis(before)).execute(&self.pool).await?.rows_affected())
+    }
+}
+
 /// Called first in every transaction that records a blob: releases the caller's hold (if it
 /// took one) and refuses while the collector is deleting the digest. The upsert locks the
 /// digest's fence row until the caller commits, so the collector cannot fence it meanwhile.

@@ -195,12 +195,7 @@ impl Index {
 
     /// Forgets ended sessions that ended before `before` (their ids have expired by then).
     pub async fn prune_ended_uploads(&self, before: std::time::SystemTime) -> Result<u64, IndexError> {
-        let _guard = self.write_guard().await;
-        let pruned = sqlx::query("DELETE FROM ended_uploads WHERE ended_at < $1")
-            .bind(crate::gc::millis(before))
-            .execute(&self.pool)
-            .await?;
-        Ok(pruned.rows_affected())
+        self.delete_before("DELETE FROM ended_uploads WHERE ended_at < $1", before).await
     }
 }
 
