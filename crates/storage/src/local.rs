@@ -73,7 +73,7 @@ pub(crate) struct PartWriter {
     /// The body's length, when the request says (`Content-Length`).
     expected: Option<u64>,
     threshold: usize,
-    /// Chunks not yet handed over (before the writer starts).
+    /// The body's chunks until the writer starts (and their length).
     pending: Vec<Bytes>,
     pending_len: usize,
     writer: Option<(mpsc::Sender<Vec<Bytes>>, WriterThread)>,
@@ -89,45 +89,41 @@ impl PartWriter {
     /// Takes the next batch of the body's chunks (`local_stream.rs` gathers them): kept until
     /// the body passes the threshold, then handed to the writer thread batch by batch.
     pub(crate) async fn push(&mut self, batch: Vec<Bytes>) -> Result<(), StorageError> {
+        if let Some((sender, _)) = &self.writer {
+            return match sender.send(batch).await {
+                Ok(()) => Ok(()),
+                Err(_) => Err(self.stopped().await),
+            };
+        }
         self.pending_len += batch.iter().map(Bytes::len).sum::<usize>();
         self.pending.extend(batch);
-        if self.writer.is_some() {
-            return self.send_pending().await;
-        }
         if self.pending_len >= self.threshold {
             let (sender, receiver) = mpsc::channel(WRITE_QUEUE);
             let (path, expected) = (self.path.clone(), self.expected);
             let first = std::mem::take(&mut self.pending);
             let thread = tokio::task::spawn_blocking(move || write_streamed(&path, expected, first, receiver));
             self.writer = Some((sender, thread));
-            self.pending_len = 0;
         }
         Ok(())
     }
 
-    /// Hands the pending chunks to the writer thread.
-    async fn send_pending(&mut self) -> Result<(), StorageError> {
-        let Some((sender, _)) = &self.writer else { return Ok(()) };
-        self.pending_len = 0;
-        if sender.send(std::mem::take(&mut self.pending)).await.is_ok() {
-            return Ok(());
-        }
-        // The writer stopped: report why, and remove what it wrote.
-        let Some((_, thread)) = self.writer.take() else { unreachable!("checked above") };
-        let error = match thread.await {
+    /// The writer thread stopped taking batches: why, once what it wrote is removed.
+    async fn stopped(&mut self) -> StorageError {
+        let ended = match self.writer.take() {
+            Some((_, thread)) => thread.await,
+            None => Ok(Ok(())),
+        };
+        let error = match ended {
             Ok(Err(error)) => StorageError::Io(error),
             Ok(Ok(())) => StorageError::Io(std::io::Error::other("the part writer stopped early")),
             Err(error) => io_error(error),
         };
         remove_quietly(self.path.clone()).await;
-        Err(error)
+        error
     }
 
     /// Writes what is left and closes the file. Nothing is written for an empty body.
-    pub(crate) async fn finish(mut self) -> Result<(), StorageError> {
-        if !self.pending.is_empty() {
-            self.send_pending().await?;
-        }
+    pub(crate) async fn finish(self) -> Result<(), StorageError> {
         let result = match self.writer {
             Some((sender, thread)) => {
                 drop(sender);
