@@ -7,14 +7,18 @@
 //! query on SQLite: one hand-off for all its statements, each statement's parameters
 //! renumbered to follow the previous ones (sqlx binds `$N` by number across the whole query).
 //! PostgreSQL, whose driver takes one statement per query, runs them one after another.
+//! The hot write transactions on SQLite skip sqlx altogether: this process's writer
+//! connection runs their batches on the caller's thread (`sqlite_writer.rs`).
 //!
 //! A batch may read too (`run_returning`): the reads that decide what a transaction writes go
 //! as one batch, the writes as another.
 
+use futures::future::BoxFuture;
 use futures::TryStreamExt;
 use sqlx::any::{AnyQueryResult, AnyRow};
 use sqlx::{AnyConnection, Either, Executor};
 
+use crate::rows::BatchRow;
 use crate::IndexError;
 
 /// Most parameters one SQLite round trip carries; SQLite refuses a parameter numbered above
@@ -68,8 +72,8 @@ impl From<Vec<u8>> for Value {
 /// One statement of a batch: SQL whose parameters are `$1`..`$n`, and its `n` values.
 #[derive(Debug)]
 pub(crate) struct Statement {
-    sql: String,
-    values: Vec<Value>,
+    pub(crate) sql: String,
+    pub(crate) values: Vec<Value>,
     index: usize,
 }
 
@@ -100,32 +104,58 @@ impl Batch {
 
     /// Runs every statement in order, within the caller's transaction; the rows each wrote.
     /// A failing statement fails the batch, and the caller rolls back.
-    pub(crate) async fn run(self, conn: &mut AnyConnection) -> Result<Vec<u64>, IndexError> {
+    pub(crate) async fn run(self, conn: &mut impl Runner) -> Result<Vec<u64>, IndexError> {
         Ok(self.run_returning(conn).await?.into_iter().map(|outcome| outcome.affected).collect())
     }
 
     /// `run`, keeping the rows each statement returned (for reads, or `RETURNING`).
-    pub(crate) async fn run_returning(self, conn: &mut AnyConnection) -> Result<Vec<Outcome>, IndexError> {
-        let mut outcomes = Vec::with_capacity(self.statements.len());
-        if conn.backend_name() == <sqlx::Sqlite as sqlx::Database>::NAME {
-            for group in sqlite_groups(self.statements) {
-                outcomes.extend(run_joined(conn, group).await?);
-            }
-        } else {
-            for statement in self.statements {
-                let query = bind_all(sqlx::query(&statement.sql), statement.values);
-                outcomes.extend(collect_outcomes(conn.fetch_many(query)).await?);
-            }
-        }
-        Ok(outcomes)
+    pub(crate) async fn run_returning(self, conn: &mut impl Runner) -> Result<Vec<Outcome>, IndexError> {
+        conn.run_statements(self.statements).await
     }
+}
+
+/// What runs a batch: a sqlx connection or transaction (either backend), or this process's
+/// SQLite writer (`sqlite_writer.rs`).
+/// (A boxed future: with `impl Future` the compiler cannot prove the request handlers that
+/// reach it `Send`, a known limit of its higher-ranked lifetime checks.)
+pub(crate) trait Runner: Send {
+    fn run_statements(&mut self, statements: Vec<Statement>) -> BoxFuture<'_, Result<Vec<Outcome>, IndexError>>;
+}
+
+impl Runner for AnyConnection {
+    fn run_statements(&mut self, statements: Vec<Statement>) -> BoxFuture<'_, Result<Vec<Outcome>, IndexError>> {
+        Box::pin(run_on_sqlx(self, statements))
+    }
+}
+
+impl Runner for sqlx::Transaction<'_, sqlx::Any> {
+    fn run_statements(&mut self, statements: Vec<Statement>) -> BoxFuture<'_, Result<Vec<Outcome>, IndexError>> {
+        Box::pin(run_on_sqlx(self, statements))
+    }
+}
+
+/// On SQLite, one multi-statement query per group of statements; on PostgreSQL one query
+/// per statement.
+async fn run_on_sqlx(conn: &mut AnyConnection, statements: Vec<Statement>) -> Result<Vec<Outcome>, IndexError> {
+    let mut outcomes = Vec::with_capacity(statements.len());
+    if conn.backend_name() == <sqlx::Sqlite as sqlx::Database>::NAME {
+        for group in sqlite_groups(statements) {
+            outcomes.extend(run_joined(conn, group).await?);
+        }
+    } else {
+        for statement in statements {
+            let query = bind_all(sqlx::query(&statement.sql), statement.values);
+            outcomes.extend(collect_outcomes(conn.fetch_many(query)).await?);
+        }
+    }
+    Ok(outcomes)
 }
 
 /// What one statement of a batch did: the rows it wrote, and those it returned.
 #[derive(Default)]
 pub(crate) struct Outcome {
     pub(crate) affected: u64,
-    pub(crate) rows: Vec<AnyRow>,
+    pub(crate) rows: Vec<BatchRow>,
 }
 
 /// Splits a query's results into one `Outcome` per statement: each statement's rows come
@@ -137,7 +167,7 @@ async fn collect_outcomes(
     let mut rows = Vec::new();
     while let Some(item) = results.try_next().await? {
         match item {
-            Either::Right(row) => rows.push(row),
+            Either::Right(row) => rows.push(BatchRow::Any(row)),
             Either::Left(done) => {
                 outcomes.push(Outcome { affected: done.rows_affected(), rows: std::mem::take(&mut rows) })
             }
@@ -222,7 +252,7 @@ fn renumbered(sql: &str, offset: usize, count: usize) -> Result<String, IndexErr
 #[cfg(test)]
 mod tests {
     use super::*;
-    use sqlx::Row;
+    use crate::rows::Columns;
 
     #[test]
     fn parameters_follow_those_of_the_statements_before() {
@@ -276,7 +306,7 @@ mod tests {
         reads.push("SELECT k FROM t WHERE k = $1").bind("none");
         reads.push("UPDATE t SET v = $1 WHERE k = $2").bind(6i64).bind("a");
         let outcomes = reads.run_returning(&mut conn).await.unwrap();
-        let keys = |i: usize| -> Vec<String> { outcomes[i].rows.iter().map(|row| row.get("k")).collect() };
+        let keys = |i: usize| -> Vec<String> { outcomes[i].rows.iter().map(|row| row.field("k").unwrap()).collect() };
         assert_eq!((keys(0), keys(1), outcomes[2].affected), (vec!["a".to_owned(), "b".to_owned()], vec![], 1));
         let mut failing = Batch::default();
         failing.push("INSERT INTO t (k) VALUES ($1)").bind("c");

@@ -5,9 +5,10 @@ use wasmhub_oci::{Digest, RepoName};
 
 use crate::uploads::UploadEnd;
 
-use crate::batch::Batch;
-use crate::connection::WriteGuard;
-use crate::{now_millis, Backend, Index, IndexError};
+use crate::batch::{Batch, Runner};
+use crate::connection::WriteTx;
+use crate::rows::Columns;
+use crate::{now_millis, Index, IndexError};
 
 /// A blob being placed and recorded under one transaction: from `Index::begin_recording` to
 /// `commit` the digest's fence row is locked, so the garbage collector can neither fence nor
@@ -16,11 +17,10 @@ use crate::{now_millis, Backend, Index, IndexError};
 /// transaction per pushed blob instead of two. For placements that are quick (a rename), since
 /// on SQLite every other write waits meanwhile.
 pub struct BlobRecording<'a> {
-    // Declared before the guard, so that a dropped recording rolls back before the next
-    // writer of this process may begin.
-    tx: sqlx::Transaction<'static, sqlx::Any>,
+    /// On SQLite it holds the write lock, and a dropped recording rolls back before the next
+    /// writer of this process may begin.
+    tx: WriteTx<'a>,
     digest: Digest,
-    _guard: WriteGuard<'a>,
 }
 
 impl BlobRecording<'_> {
@@ -43,31 +43,30 @@ impl BlobRecording<'_> {
 
     /// Gives up (placing the object failed): nothing is recorded.
     pub async fn abandon(self) -> Result<(), IndexError> {
-        Ok(self.tx.rollback().await?)
+        self.tx.rollback().await
     }
 }
 
 /// Returns the id of `repository`, creating the row on first use (one statement when the
 /// repository exists, which is almost always).
-pub(crate) async fn ensure_repository(conn: &mut AnyConnection, repository: &RepoName) -> Result<i64, IndexError> {
-    let existing = sqlx::query("SELECT id FROM repositories WHERE name = $1")
-        .bind(repository.as_str())
-        .fetch_optional(&mut *conn)
-        .await?;
-    if let Some(row) = existing {
-        return Ok(row.try_get("id")?);
+pub(crate) async fn ensure_repository(conn: &mut impl Runner, repository: &RepoName) -> Result<i64, IndexError> {
+    let read_id =
+        |batch: &mut Batch| batch.push("SELECT id FROM repositories WHERE name = $1").bind(repository.as_str()).index();
+    let mut lookup = Batch::default();
+    let id = read_id(&mut lookup);
+    if let Some(row) = lookup.run_returning(conn).await?[id].rows.first() {
+        return row.field("id");
     }
-    sqlx::query("INSERT INTO repositories (name, created_at) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING")
+    let mut create = Batch::default();
+    create
+        .push("INSERT INTO repositories (name, created_at) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING")
         .bind(repository.as_str())
-        .bind(now_millis())
-        .execute(&mut *conn)
-        .await?;
-    let id = sqlx::query("SELECT id FROM repositories WHERE name = $1")
-        .bind(repository.as_str())
-        .fetch_one(&mut *conn)
-        .await?
-        .try_get("id")?;
-    Ok(id)
+        .bind(now_millis());
+    let id = read_id(&mut create);
+    match create.run_returning(conn).await?[id].rows.first() {
+        Some(row) => row.field("id"),
+        None => Err(IndexError::Corrupt(format!("repository {repository} has no row after its insert"))),
+    }
 }
 
 /// Records a verified blob and links it into `repository`, within the caller's transaction,
@@ -89,7 +88,7 @@ pub(crate) async fn link_blob_in(
 /// caller's transaction; the caller has locked the digest's fence row. `false` when the
 /// session had ended already: the caller rolls back.
 async fn record_blob_in(
-    conn: &mut AnyConnection,
+    conn: &mut impl Runner,
     repository: &RepoName,
     digest: &Digest,
     size: u64,
@@ -118,7 +117,7 @@ impl PendingLink<'_> {
     /// The link names its repository by a subquery, so an existing repository (almost always)
     /// costs no statement of its own. For a repository's first blob it wrote nothing: the
     /// repository gets its row and the link is written again.
-    async fn finish(self, conn: &mut AnyConnection, affected: &[u64]) -> Result<(), IndexError> {
+    async fn finish(self, conn: &mut impl Runner, affected: &[u64]) -> Result<(), IndexError> {
         if affected[self.statement] == 0 {
             ensure_repository(conn, self.repository).await?;
             let mut batch = Batch::default();
@@ -162,15 +161,14 @@ impl Index {
     /// Fails with `BlobBeingCollected` while the collector is deleting it (the caller waits
     /// and asks again).
     pub async fn begin_recording(&self, digest: &Digest) -> Result<BlobRecording<'_>, IndexError> {
-        let guard = self.write_guard().await;
-        let mut tx = self.begin_write().await?;
+        let mut tx = self.begin_write_tx().await?;
         // Takes no hold: the lock on the row (on SQLite, the write lock `BEGIN IMMEDIATE`
         // took) lasts as long as the transaction.
-        match self.backend() {
-            Backend::Sqlite => crate::gc::check_fence_in(&mut tx, digest).await?,
-            Backend::Postgres => crate::gc::lock_fence_in(&mut tx, digest, "blob_locks.holds").await?,
+        match &mut tx {
+            WriteTx::Sqlite(_) => crate::gc::check_fence_in(&mut tx, digest).await?,
+            WriteTx::Postgres(conn) => crate::gc::lock_fence_in(conn, digest, "blob_locks.holds").await?,
         }
-        Ok(BlobRecording { tx, digest: digest.clone(), _guard: guard })
+        Ok(BlobRecording { tx, digest: digest.clone() })
     }
 
     /// The size of `digest` if `repository` links it.

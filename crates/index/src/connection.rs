@@ -3,10 +3,13 @@
 use std::str::FromStr;
 use std::time::Duration;
 
+use futures::future::BoxFuture;
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, Executor};
 use tokio::sync::{Mutex, MutexGuard};
 
+use crate::batch::{Outcome, Runner, Statement};
+use crate::sqlite_writer::SqliteTx;
 use crate::IndexError;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -33,8 +36,9 @@ pub struct Index {
     backend: Backend,
     /// SQLite allows one writer at a time and fails (rather than waits) when a read
     /// transaction tries to become a write transaction under contention; serialising this
-    /// process's writes avoids that. PostgreSQL needs no such lock.
-    sqlite_writer: Option<std::sync::Arc<Mutex<()>>>,
+    /// process's writes avoids that. The lock owns the connection the hot write transactions
+    /// run on (`sqlite_writer.rs`). PostgreSQL needs no such lock.
+    sqlite_writer: Option<std::sync::Arc<Mutex<rusqlite::Connection>>>,
     /// Where the latencies and failures of the hot operations go (`with_metrics`).
     metrics: wasmhub_metrics::OpMetrics,
     /// Identical manifest reads in flight share one query (`coalesce.rs`).
@@ -42,7 +46,40 @@ pub struct Index {
 }
 
 /// Held for the duration of a write transaction (a no-op on PostgreSQL).
-pub(crate) struct WriteGuard<'a>(#[allow(dead_code)] Option<MutexGuard<'a, ()>>);
+pub(crate) struct WriteGuard<'a>(#[allow(dead_code)] Option<MutexGuard<'a, rusqlite::Connection>>);
+
+/// A write transaction of the hot paths: on SQLite, on this process's writer connection
+/// (holding the write lock), otherwise a sqlx transaction. Dropped before `commit`, it rolls
+/// back.
+pub(crate) enum WriteTx<'a> {
+    Sqlite(SqliteTx<'a>),
+    Postgres(sqlx::Transaction<'static, sqlx::Any>),
+}
+
+impl WriteTx<'_> {
+    pub(crate) async fn commit(self) -> Result<(), IndexError> {
+        match self {
+            WriteTx::Sqlite(tx) => tx.commit(),
+            WriteTx::Postgres(tx) => Ok(tx.commit().await?),
+        }
+    }
+
+    pub(crate) async fn rollback(self) -> Result<(), IndexError> {
+        match self {
+            WriteTx::Sqlite(tx) => tx.rollback(),
+            WriteTx::Postgres(tx) => Ok(tx.rollback().await?),
+        }
+    }
+}
+
+impl Runner for WriteTx<'_> {
+    fn run_statements(&mut self, statements: Vec<Statement>) -> BoxFuture<'_, Result<Vec<Outcome>, IndexError>> {
+        match self {
+            WriteTx::Sqlite(tx) => tx.run_statements(statements),
+            WriteTx::Postgres(tx) => tx.run_statements(statements),
+        }
+    }
+}
 
 impl Index {
     /// Connects to `sqlite://path` (creating the file and its directory) or `postgres://...`.
@@ -55,9 +92,11 @@ impl Index {
         } else {
             return Err(IndexError::UnsupportedUrl(url.to_owned()));
         };
+        let mut sqlite_file = None;
         let pool = match backend {
             Backend::Sqlite => {
-                let url = prepare_sqlite_url(url).await?;
+                let (url, file) = prepare_sqlite_url(url).await?;
+                sqlite_file = Some(file);
                 AnyPoolOptions::new()
                     .max_connections(8)
                     // sqlx pings a pooled connection before lending it, to find one whose
@@ -100,7 +139,10 @@ impl Index {
             pool,
             search_pool,
             backend,
-            sqlite_writer: (backend == Backend::Sqlite).then(Default::default),
+            sqlite_writer: match sqlite_file {
+                Some(file) => Some(std::sync::Arc::new(Mutex::new(crate::sqlite_writer::open(&file)?))),
+                None => None,
+            },
             metrics: wasmhub_metrics::OpMetrics::detached(),
             manifest_reads: Default::default(),
         })
@@ -119,8 +161,12 @@ impl Index {
         op: &'static str,
         operation: impl std::future::Future<Output = Result<T, IndexError>>,
     ) -> Result<T, IndexError> {
-        let failed =
-            |error: &IndexError| matches!(error, IndexError::Database(_) | IndexError::Io(_) | IndexError::Corrupt(_));
+        let failed = |error: &IndexError| {
+            matches!(
+                error,
+                IndexError::Database(_) | IndexError::Sqlite(_) | IndexError::Io(_) | IndexError::Corrupt(_)
+            )
+        };
         self.metrics.time(op, failed, operation).await
     }
 
@@ -133,6 +179,14 @@ impl Index {
             Some(lock) => WriteGuard(Some(lock.lock().await)),
             None => WriteGuard(None),
         }
+    }
+
+    /// Starts a write transaction of the hot paths (`WriteTx`), holding the write lock.
+    pub(crate) async fn begin_write_tx(&self) -> Result<WriteTx<'_>, IndexError> {
+        Ok(match &self.sqlite_writer {
+            Some(lock) => WriteTx::Sqlite(SqliteTx::begin(lock.lock().await).await?),
+            None => WriteTx::Postgres(self.pool.begin().await?),
+        })
     }
 
     /// Starts a transaction that will write. On SQLite it is `BEGIN IMMEDIATE`: a deferred
@@ -155,12 +209,14 @@ impl Index {
     }
 }
 
-/// Makes sure the directory of a SQLite file exists and asks SQLite to create the file.
-async fn prepare_sqlite_url(url: &str) -> Result<String, IndexError> {
+/// Makes sure the directory of a SQLite file exists and asks SQLite to create the file: the
+/// URL for sqlx, and the file's path. An in-memory database is refused: each connection would
+/// have its own.
+async fn prepare_sqlite_url(url: &str) -> Result<(String, std::path::PathBuf), IndexError> {
     let rest = url.trim_start_matches("sqlite://").trim_start_matches("sqlite:");
     let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
-    if path.is_empty() || path == ":memory:" {
-        return Ok(url.to_owned());
+    if path.is_empty() || path == ":memory:" || query.contains("mode=memory") {
+        return Err(IndexError::UnsupportedUrl(url.to_owned()));
     }
     if let Some(parent) = std::path::Path::new(path).parent().filter(|p| !p.as_os_str().is_empty()) {
         tokio::fs::create_dir_all(parent).await?;
@@ -172,5 +228,5 @@ async fn prepare_sqlite_url(url: &str) -> Result<String, IndexError> {
     } else {
         format!("{query}&mode=rwc")
     };
-    Ok(format!("sqlite://{path}?{query}"))
+    Ok((format!("sqlite://{path}?{query}"), path.into()))
 }

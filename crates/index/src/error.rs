@@ -16,6 +16,9 @@ pub enum IndexError {
     Corrupt(String),
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
+    /// From the SQLite writer (`sqlite_writer.rs`).
+    #[error("database error: {0}")]
+    Sqlite(#[from] rusqlite::Error),
     #[error("cannot prepare the database location: {0}")]
     Io(#[from] std::io::Error),
 }

@@ -12,6 +12,7 @@ use std::str::FromStr;
 use sqlx::{AnyConnection, Row};
 
 use crate::batch::Batch;
+use crate::rows::{BatchRow, Columns};
 use crate::{now_millis, Index, IndexError};
 
 /// What happened; the CloudEvent `type` is `dev.wasmhub.<kind>`.
@@ -147,20 +148,20 @@ fn join_kinds(kinds: &[EventKind]) -> String {
     kinds.iter().map(|kind| kind.as_str()).collect::<Vec<_>>().join(",")
 }
 
-fn webhook_from(row: &sqlx::any::AnyRow) -> Result<Webhook, IndexError> {
-    let events: String = row.try_get("events")?;
+fn webhook_from(row: &impl Columns) -> Result<Webhook, IndexError> {
+    let events: String = row.field("events")?;
     let events = events
         .split(',')
         .filter(|kind| !kind.is_empty())
         .map(|kind| kind.parse().map_err(IndexError::Corrupt))
         .collect::<Result<_, _>>()?;
     Ok(Webhook {
-        id: row.try_get("id")?,
-        namespace: row.try_get("namespace")?,
-        url: row.try_get("url")?,
-        secret: row.try_get("secret")?,
+        id: row.field("id")?,
+        namespace: row.field("namespace")?,
+        url: row.field("url")?,
+        secret: row.field("secret")?,
         events,
-        created_at: row.try_get("created_at")?,
+        created_at: row.field("created_at")?,
     })
 }
 
@@ -196,7 +197,7 @@ pub(crate) fn webhooks_into(batch: &mut Batch, repository: Option<&str>) -> usiz
         .index()
 }
 
-pub(crate) fn webhooks_from(rows: &[sqlx::any::AnyRow]) -> Result<Vec<Webhook>, IndexError> {
+pub(crate) fn webhooks_from(rows: &[BatchRow]) -> Result<Vec<Webhook>, IndexError> {
     rows.iter().map(webhook_from).collect()
 }
 

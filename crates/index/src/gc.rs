@@ -16,7 +16,9 @@ use std::time::SystemTime;
 use sqlx::{AnyConnection, Row};
 use wasmhub_oci::{Digest, RepoName};
 
+use crate::batch::{Batch, Runner};
 use crate::blobs::ensure_repository;
+use crate::rows::Columns;
 use crate::{digest_of, now_millis, Index, IndexError};
 
 /// A writer's hold older than this is from a crashed process: the collector may override it.
@@ -66,13 +68,11 @@ pub(crate) async fn lock_fence_in(conn: &mut AnyConnection, digest: &Digest, hol
 /// with `BEGIN IMMEDIATE`: that already holds the database's only write lock until commit, so
 /// the collector (in this process or another) cannot fence the digest meanwhile, and reading
 /// the row is enough. One statement instead of an upsert and a delete.
-pub(crate) async fn check_fence_in(conn: &mut AnyConnection, digest: &Digest) -> Result<(), IndexError> {
-    let row = sqlx::query("SELECT collecting_since FROM blob_locks WHERE digest = $1")
-        .bind(digest.to_string())
-        .fetch_optional(&mut *conn)
-        .await?;
-    match row {
-        Some(row) if row.try_get::<Option<i64>, _>("collecting_since")?.is_some() => {
+pub(crate) async fn check_fence_in(conn: &mut impl Runner, digest: &Digest) -> Result<(), IndexError> {
+    let mut read = Batch::default();
+    read.push("SELECT collecting_since FROM blob_locks WHERE digest = $1").bind(digest.to_string());
+    match read.run_returning(conn).await?[0].rows.first() {
+        Some(row) if row.field::<Option<i64>>("collecting_since")?.is_some() => {
             Err(IndexError::BlobBeingCollected(digest.clone()))
         }
         _ => Ok(()),

@@ -3,12 +3,12 @@
 //! where its tags point now, and the webhooks its events may go to. Every statement names the
 //! repository by name, so none waits for the id.
 
-use sqlx::{AnyConnection, Row};
 use wasmhub_oci::{Digest, Tag};
 
-use crate::batch::Batch;
+use crate::batch::{Batch, Runner};
 use crate::events::{webhooks_from, webhooks_into};
 use crate::manifest_events::{moved_from, tag_targets_into};
+use crate::rows::Columns;
 use crate::{now_millis, Backend, IndexError, NewManifest, Webhook};
 
 /// The repository's id in a subquery, by its name in parameter `$n`.
@@ -29,7 +29,7 @@ pub(crate) struct PushReads<'m> {
 /// repository lacks one of `blobs` (the manifest's, without repeats) or of its children: the
 /// caller rolls back.
 pub(crate) async fn read_before_push<'m>(
-    conn: &mut AnyConnection,
+    conn: &mut impl Runner,
     backend: Backend,
     manifest: &NewManifest<'m>,
     blobs: &[&Digest],
@@ -56,7 +56,7 @@ pub(crate) async fn read_before_push<'m>(
     }
     let digest = manifest.digest.to_string();
     Ok(PushReads {
-        repository_id: outcomes[id].rows.first().map(|row| row.try_get("id")).transpose()?,
+        repository_id: outcomes[id].rows.first().map(|row| row.field("id")).transpose()?,
         moved: match tags {
             Some(read) => moved_from(&outcomes[read].rows, &manifest.tags, &digest)?,
             None => Vec::new(),
@@ -97,22 +97,18 @@ fn require_blobs_into(reads: &mut Batch, backend: Backend, repository: &str, blo
 
 /// The first of `blobs` the repository does not link (the push fails; these queries are only
 /// on that path).
-async fn first_missing(
-    conn: &mut AnyConnection,
-    repository: &str,
-    blobs: &[&Digest],
-) -> Result<IndexError, IndexError> {
+async fn first_missing(conn: &mut impl Runner, repository: &str, blobs: &[&Digest]) -> Result<IndexError, IndexError> {
+    let sql =
+        format!("SELECT 1 AS present FROM repository_blobs WHERE repository_id = {} AND digest = $2", repository_id(1));
+    let mut reads = Batch::default();
     for digest in blobs {
-        let sql = format!(
-            "SELECT 1 AS present FROM repository_blobs WHERE repository_id = {} AND digest = $2",
-            repository_id(1)
-        );
-        let present = sqlx::query(&sql).bind(repository).bind(digest.to_string()).fetch_optional(&mut *conn).await?;
-        if present.is_none() {
-            return Ok(IndexError::MissingReference((*digest).clone()));
-        }
+        reads.push(sql.as_str()).bind(repository).bind(digest.to_string());
     }
-    Err(IndexError::Corrupt("a manifest's blobs were neither all linked nor any missing".into()))
+    let outcomes = reads.run_returning(conn).await?;
+    match blobs.iter().zip(outcomes).find(|(_, outcome)| outcome.rows.is_empty()) {
+        Some((digest, _)) => Ok(IndexError::MissingReference((*digest).clone())),
+        None => Err(IndexError::Corrupt("a manifest's blobs were neither all linked nor any missing".into())),
+    }
 }
 
 /// Adds the check that a child manifest exists to `reads` (a row when it does); on PostgreSQL

@@ -1,13 +1,13 @@
 //! What pushes and deletes of manifests and tags tell the event queue and the audit log,
 //! written inside the transaction that makes the change (see `events.rs`).
 
-use sqlx::any::AnyRow;
-use sqlx::{AnyConnection, Row};
+use sqlx::AnyConnection;
 use wasmhub_oci::Tag;
 
 use crate::audit::{audit_into, AuditEntry};
 use crate::batch::Batch;
 use crate::events::{enqueue_into, webhooks_for};
+use crate::rows::{BatchRow, Columns};
 use crate::{Actor, EventKind, IndexError, NewEvent, NewManifest, Webhook};
 
 /// Adds the read of where `tags` point now in `repository` to `batch` (none for no tags);
@@ -32,13 +32,13 @@ pub(crate) fn tag_targets_into(batch: &mut Batch, repository: &str, tags: &[&Tag
 /// transaction moves them, with that manifest's digest, in the order of `tags` (the order of
 /// the events).
 pub(crate) fn moved_from<'t>(
-    rows: &[AnyRow],
+    rows: &[BatchRow],
     tags: &[&'t Tag],
     digest: &str,
 ) -> Result<Vec<(&'t Tag, String)>, IndexError> {
     let targets = rows
         .iter()
-        .map(|row| Ok((row.try_get("name")?, row.try_get("manifest_digest")?)))
+        .map(|row| Ok((row.field("name")?, row.field("manifest_digest")?)))
         .collect::<Result<Vec<(String, String)>, IndexError>>()?;
     let moved = tags.iter().filter_map(|tag| {
         let (_, previous) = targets.iter().find(|(name, previous)| name == tag.as_str() && previous != digest)?;

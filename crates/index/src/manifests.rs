@@ -86,8 +86,7 @@ impl Index {
     }
 
     async fn put_manifest_untimed(&self, manifest: &NewManifest<'_>, actor: &Actor) -> Result<(), IndexError> {
-        let _guard = self.write_guard().await;
-        let mut tx = self.begin_write().await?;
+        let mut tx = self.begin_write_tx().await?;
         // A manifest may name one blob twice (the same layer at two places): each is checked
         // and linked once.
         let mut blobs = manifest.blobs.clone();
