@@ -6,7 +6,7 @@ use wasmhub_oci::{Digest, RepoName};
 use crate::uploads::UploadEnd;
 
 use crate::batch::{Batch, Runner};
-use crate::connection::WriteTx;
+use crate::connection::{Commit, WriteTx};
 use crate::rows::Columns;
 use crate::{now_millis, Index, IndexError};
 
@@ -160,8 +160,14 @@ impl Index {
     /// Locks `digest` against the collector for placing and recording it (`BlobRecording`).
     /// Fails with `BlobBeingCollected` while the collector is deleting it (the caller waits
     /// and asks again).
+    ///
+    /// The recording's commit is `Deferred` (see `Commit`): a blob nothing references yet is
+    /// the one write a database crash may take back. The push's manifest, whose commit is
+    /// durable, makes the blob's row durable with it, and a manifest whose blob row was lost
+    /// is refused (`MANIFEST_BLOB_UNKNOWN`), so the client pushes the blob again. Meanwhile
+    /// the object is a stray, which the collector removes or the next push of it replaces.
     pub async fn begin_recording(&self, digest: &Digest) -> Result<BlobRecording<'_>, IndexError> {
-        let mut tx = self.begin_write_tx().await?;
+        let mut tx = self.begin_write_tx(Commit::Deferred).await?;
         // Takes no hold: the lock on the row (on SQLite, the write lock `BEGIN IMMEDIATE`
         // took) lasts as long as the transaction.
         match &mut tx {

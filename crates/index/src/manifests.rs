@@ -6,6 +6,7 @@ use wasmhub_oci::{Digest, MediaType, Reference, RepoName, Tag};
 use crate::batch::Batch;
 use crate::blobs::ensure_repository;
 use crate::coalesce::Coalescer;
+use crate::connection::Commit;
 use crate::manifest_checks::read_before_push;
 use crate::manifest_events::{manifest_deleted_in, pushed_into, tag_deleted_in};
 use crate::wasm::write_wasm_into;
@@ -86,7 +87,7 @@ impl Index {
     }
 
     async fn put_manifest_untimed(&self, manifest: &NewManifest<'_>, actor: &Actor) -> Result<(), IndexError> {
-        let mut tx = self.begin_write_tx().await?;
+        let mut tx = self.begin_write_tx(Commit::Durable).await?;
         // A manifest may name one blob twice (the same layer at two places): each is checked
         // and linked once.
         let mut blobs = manifest.blobs.clone();
