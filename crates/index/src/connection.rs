@@ -9,7 +9,7 @@ use sqlx::{AnyPool, Executor};
 use tokio::sync::{Mutex, MutexGuard};
 
 use crate::batch::{Outcome, Runner, Statement};
-use crate::sqlite_writer::SqliteTx;
+use crate::sqlite_writer::{SqliteTx, SqliteWriter};
 use crate::IndexError;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -38,7 +38,7 @@ pub struct Index {
     /// transaction tries to become a write transaction under contention; serialising this
     /// process's writes avoids that. The lock owns the connection the hot write transactions
     /// run on (`sqlite_writer.rs`). PostgreSQL needs no such lock.
-    sqlite_writer: Option<std::sync::Arc<Mutex<rusqlite::Connection>>>,
+    sqlite_writer: Option<std::sync::Arc<Mutex<SqliteWriter>>>,
     /// Where the latencies and failures of the hot operations go (`with_metrics`).
     metrics: wasmhub_metrics::OpMetrics,
     /// Identical manifest reads in flight share one query (`coalesce.rs`).
@@ -46,7 +46,7 @@ pub struct Index {
 }
 
 /// Held for the duration of a write transaction (a no-op on PostgreSQL).
-pub(crate) struct WriteGuard<'a>(#[allow(dead_code)] Option<MutexGuard<'a, rusqlite::Connection>>);
+pub(crate) struct WriteGuard<'a>(#[allow(dead_code)] Option<MutexGuard<'a, SqliteWriter>>);
 
 /// Whether a write transaction's commit waits until it is on disk. On PostgreSQL a commit
 /// waits for the WAL's fsync (1–3 ms on the machines measured): the longest step of a small
@@ -148,14 +148,15 @@ impl Index {
                 })
                 .connect_lazy_with(AnyConnectOptions::from_str(url)?),
         };
+        let sqlite_writer = match sqlite_file {
+            Some(file) => Some(std::sync::Arc::new(Mutex::new(SqliteWriter::open(&file, pool.clone())?))),
+            None => None,
+        };
         Ok(Index {
             pool,
             search_pool,
             backend,
-            sqlite_writer: match sqlite_file {
-                Some(file) => Some(std::sync::Arc::new(Mutex::new(crate::sqlite_writer::open(&file)?))),
-                None => None,
-            },
+            sqlite_writer,
             metrics: wasmhub_metrics::OpMetrics::detached(),
             manifest_reads: Default::default(),
         })
@@ -197,7 +198,7 @@ impl Index {
     /// Starts a write transaction of the hot paths (`WriteTx`), holding the write lock.
     pub(crate) async fn begin_write_tx(&self, commit: Commit) -> Result<WriteTx<'_>, IndexError> {
         Ok(match &self.sqlite_writer {
-            Some(lock) => WriteTx::Sqlite(SqliteTx::begin(lock.lock().await).await?),
+            Some(lock) => WriteTx::Sqlite(SqliteTx::begin(lock).await?),
             None => WriteTx::Postgres(match commit {
                 Commit::Durable => self.pool.begin().await?,
                 // One round trip: a custom `BEGIN` is sent as a simple query.

@@ -10,8 +10,14 @@
 //! microseconds, less than one hand-off. The other transactions keep sqlx; they take the same
 //! lock, so the two connections never write at once.
 //!
-//! One wait must not block the thread: `BEGIN IMMEDIATE` while *another process* (`wasmhub gc`)
-//! holds the write lock. The connection has no busy timeout; `begin` retries with async sleeps.
+//! Two waits must not block the thread:
+//! - `BEGIN IMMEDIATE` while *another process* (`wasmhub gc`) holds the write lock. The
+//!   connection has no busy timeout; `begin` retries with async sleeps.
+//! - Checkpoints, which fsync the WAL and the database. The writer does not checkpoint on its
+//!   own (`wal_autocheckpoint = 0`): every `CHECKPOINT_EVERY` commits a task takes the write
+//!   lock, as SQLite's own checkpoint would, and has a pooled sqlx connection run it, on a
+//!   worker thread that may wait for the disk. Holding the lock lets it copy every frame, so
+//!   that the next write starts the WAL over; a checkpoint racing the writer never catches up.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -19,7 +25,8 @@ use std::time::{Duration, Instant};
 
 use futures::future::BoxFuture;
 use rusqlite::types::{ToSqlOutput, Value as SqlValue};
-use tokio::sync::MutexGuard;
+use sqlx::AnyPool;
+use tokio::sync::{Mutex, MutexGuard};
 
 use crate::batch::{Outcome, Runner, Statement, Value};
 use crate::rows::{BatchRow, SqliteRow};
@@ -33,31 +40,62 @@ const BUSY_WAIT: Duration = Duration::from_secs(10);
 /// have one text per row count).
 const STATEMENT_CACHE: usize = 256;
 
-/// Opens the writer on the database file at `path` (which the pool has created and migrated).
-pub(crate) fn open(path: &Path) -> Result<rusqlite::Connection, IndexError> {
-    let conn = rusqlite::Connection::open(path)?;
-    conn.execute_batch(
-        "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 0;",
-    )?;
-    conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
-    Ok(conn)
+/// Commits between two checkpoints: SQLite's own default (1,000 pages of WAL) is 100–300
+/// small pushes.
+const CHECKPOINT_EVERY: u64 = 256;
+
+/// The writer's connection, and what it needs to have its checkpoints run elsewhere.
+pub(crate) struct SqliteWriter {
+    conn: rusqlite::Connection,
+    commits: u64,
+    pool: AnyPool,
+}
+
+impl SqliteWriter {
+    /// Opens the writer on the database file at `path`, which `pool` has created.
+    pub(crate) fn open(path: &Path, pool: AnyPool) -> Result<SqliteWriter, IndexError> {
+        let conn = rusqlite::Connection::open(path)?;
+        conn.execute_batch(
+            "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;
+             PRAGMA busy_timeout = 0; PRAGMA wal_autocheckpoint = 0;",
+        )?;
+        conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
+        Ok(SqliteWriter { conn, commits: 0, pool })
+    }
+
+    /// Counts a commit; true when a checkpoint is due.
+    fn committed(&mut self) -> bool {
+        self.commits += 1;
+        self.commits.is_multiple_of(CHECKPOINT_EVERY)
+    }
+}
+
+/// Checkpoints the WAL under the write lock. PASSIVE: it does not wait for readers (it copies
+/// the frames none of them may still need).
+async fn checkpoint(lock: Arc<Mutex<SqliteWriter>>) {
+    let writer = lock.lock().await;
+    if let Err(error) = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)").execute(&writer.pool).await {
+        tracing::warn!(%error, "checkpointing the SQLite WAL failed");
+    }
 }
 
 /// A write transaction on the writer: rolled back when dropped before `commit`.
 pub(crate) struct SqliteTx<'a> {
-    conn: MutexGuard<'a, rusqlite::Connection>,
+    writer: MutexGuard<'a, SqliteWriter>,
+    lock: &'a Arc<Mutex<SqliteWriter>>,
     open: bool,
 }
 
 impl<'a> SqliteTx<'a> {
-    /// `BEGIN IMMEDIATE` (see `Index::begin_write` for why immediate), waiting for another
-    /// process's write lock without blocking the thread.
-    pub(crate) async fn begin(conn: MutexGuard<'a, rusqlite::Connection>) -> Result<SqliteTx<'a>, IndexError> {
+    /// Takes the write lock, then `BEGIN IMMEDIATE` (see `Index::begin_write` for why
+    /// immediate), waiting for another process's write lock without blocking the thread.
+    pub(crate) async fn begin(lock: &'a Arc<Mutex<SqliteWriter>>) -> Result<SqliteTx<'a>, IndexError> {
+        let writer = lock.lock().await;
         let deadline = Instant::now() + BUSY_WAIT;
         let mut pause = Duration::from_millis(1);
         loop {
-            match conn.execute_batch("BEGIN IMMEDIATE") {
-                Ok(()) => return Ok(SqliteTx { conn, open: true }),
+            match writer.conn.execute_batch("BEGIN IMMEDIATE") {
+                Ok(()) => return Ok(SqliteTx { writer, lock, open: true }),
                 Err(error) if is_busy(&error) && Instant::now() < deadline => {
                     tokio::time::sleep(pause).await;
                     pause = (pause * 2).min(Duration::from_millis(50));
@@ -68,14 +106,17 @@ impl<'a> SqliteTx<'a> {
     }
 
     pub(crate) fn commit(mut self) -> Result<(), IndexError> {
-        self.conn.execute_batch("COMMIT")?;
+        self.writer.conn.execute_batch("COMMIT")?;
         self.open = false;
+        if self.writer.committed() {
+            tokio::spawn(checkpoint(self.lock.clone()));
+        }
         Ok(())
     }
 
     pub(crate) fn rollback(mut self) -> Result<(), IndexError> {
         self.open = false;
-        Ok(self.conn.execute_batch("ROLLBACK")?)
+        Ok(self.writer.conn.execute_batch("ROLLBACK")?)
     }
 }
 
@@ -83,7 +124,7 @@ impl Drop for SqliteTx<'_> {
     fn drop(&mut self) {
         // Before the lock is released (the guard is a field, dropped after this runs).
         if self.open {
-            if let Err(error) = self.conn.execute_batch("ROLLBACK") {
+            if let Err(error) = self.writer.conn.execute_batch("ROLLBACK") {
                 tracing::warn!(%error, "rolling back an abandoned SQLite write failed");
             }
         }
@@ -92,7 +133,7 @@ impl Drop for SqliteTx<'_> {
 
 impl Runner for SqliteTx<'_> {
     fn run_statements(&mut self, statements: Vec<Statement>) -> BoxFuture<'_, Result<Vec<Outcome>, IndexError>> {
-        let outcomes = statements.into_iter().map(|statement| run_one(&self.conn, statement)).collect();
+        let outcomes = statements.into_iter().map(|statement| run_one(&self.writer.conn, statement)).collect();
         Box::pin(std::future::ready(outcomes))
     }
 }

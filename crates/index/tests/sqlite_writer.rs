@@ -61,3 +61,34 @@ async fn an_in_memory_database_is_refused() {
         assert!(Index::connect(url).await.is_err(), "{url}");
     }
 }
+
+/// The writer leaves checkpoints to a pooled connection (`wal_autocheckpoint = 0` on its own):
+/// they still happen, so the WAL stops growing. Its file never shrinks, but SQLite writes it
+/// again from the start after a checkpoint, so its size shows how far it ever grew.
+// (Two worker threads, as in the server: the writer's statements never yield, and the
+// checkpoint runs as a task of its own.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_wal_is_checkpointed_while_the_writer_commits() {
+    let dir = tempfile::tempdir().unwrap();
+    let (index, _) = index_in(&dir).await;
+    let wal = dir.path().join("index.db-wal");
+    let repository = RepoName::from_str("team/many").unwrap();
+    let mut record = |n: usize| {
+        let (index, repository) = (&index, &repository);
+        async move {
+            let digest = Digest::sha256_of(n.to_string().as_bytes());
+            let recording = index.begin_recording(&digest).await.unwrap();
+            assert!(recording.commit(repository, n as u64, None).await.unwrap());
+        }
+    };
+    for n in 0..20 {
+        record(n).await;
+    }
+    let after_twenty = std::fs::metadata(&wal).unwrap().len();
+    for n in 20..2_000 {
+        record(n).await;
+    }
+    let after_all = std::fs::metadata(&wal).unwrap().len();
+    // Without checkpoints, 2,000 commits would have made it 100 times the size of 20.
+    assert!(after_all < after_twenty * 40, "WAL of {after_all} bytes after 2,000 commits, {after_twenty} after 20");
+}
