@@ -250,7 +250,7 @@ fn renumbered(sql: &str, offset: usize, count: usize) -> Result<String, IndexErr
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::rows::Columns;
 
@@ -287,30 +287,39 @@ mod tests {
         assert_eq!(sizes, vec![vec![10_000, 15_000], vec![10_000, 1], vec![29_999], vec![40_000], vec![2]]);
     }
 
-    #[tokio::test]
-    async fn each_statement_reports_its_own_rows_on_sqlite() {
-        sqlx::any::install_default_drivers();
-        let dir = tempfile::tempdir().unwrap();
-        let url = format!("sqlite://{}?mode=rwc", dir.path().join("batch.db").display());
-        let mut conn = <AnyConnection as sqlx::Connection>::connect(&url).await.unwrap();
-        conn.execute("CREATE TABLE t (k TEXT PRIMARY KEY, v INTEGER)").await.unwrap();
+    /// What both SQLite runners must do: each statement's own row count and rows, in order,
+    /// with `$n` read by number (reused, out of order); a failing statement fails the batch.
+    pub(crate) async fn reports_each_statements_own_rows(conn: &mut impl Runner) {
+        let mut create = Batch::default();
+        create.push("CREATE TABLE t (k TEXT PRIMARY KEY, v INTEGER)");
+        create.run(conn).await.unwrap();
         let mut batch = Batch::default();
         batch.push("INSERT INTO t (k, v) VALUES ($1, $2), ($3, $2)").bind("a").bind(1i64).bind("b");
-        batch.push("INSERT INTO t (k, v) VALUES ($1, $2) ON CONFLICT DO NOTHING").bind("a").bind(Some(9i64));
+        batch.push("INSERT INTO t (v, k) VALUES ($2, $1) ON CONFLICT DO NOTHING").bind("a").bind(Some(9i64));
         let update = batch.push("UPDATE t SET v = $1 WHERE v = $2").bind(5i64).bind(1i64).index();
-        let affected = batch.run(&mut conn).await.unwrap();
+        let affected = batch.run(conn).await.unwrap();
         assert_eq!(affected, vec![2, 0, 2]);
         assert_eq!(update, 2);
         let mut reads = Batch::default();
         reads.push("SELECT k FROM t WHERE v = $1 ORDER BY k").bind(5i64);
         reads.push("SELECT k FROM t WHERE k = $1").bind("none");
-        reads.push("UPDATE t SET v = $1 WHERE k = $2").bind(6i64).bind("a");
-        let outcomes = reads.run_returning(&mut conn).await.unwrap();
+        reads.push("UPDATE t SET v = $1 WHERE k = $2 RETURNING v").bind(6i64).bind("a");
+        let outcomes = reads.run_returning(conn).await.unwrap();
         let keys = |i: usize| -> Vec<String> { outcomes[i].rows.iter().map(|row| row.field("k").unwrap()).collect() };
         assert_eq!((keys(0), keys(1), outcomes[2].affected), (vec!["a".to_owned(), "b".to_owned()], vec![], 1));
+        assert_eq!(outcomes[2].rows[0].field::<i64>("v").unwrap(), 6);
         let mut failing = Batch::default();
         failing.push("INSERT INTO t (k) VALUES ($1)").bind("c");
         failing.push("INSERT INTO t (k) VALUES ($1)").bind("a");
-        assert!(failing.run(&mut conn).await.is_err());
+        assert!(failing.run(conn).await.is_err());
+    }
+
+    #[tokio::test]
+    async fn each_statement_reports_its_own_rows_on_sqlite_through_sqlx() {
+        sqlx::any::install_default_drivers();
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}?mode=rwc", dir.path().join("batch.db").display());
+        let mut conn = <AnyConnection as sqlx::Connection>::connect(&url).await.unwrap();
+        reports_each_statements_own_rows(&mut conn).await;
     }
 }
