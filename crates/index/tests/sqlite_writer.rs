@@ -73,7 +73,7 @@ async fn the_wal_is_checkpointed_while_the_writer_commits() {
     let (index, _) = index_in(&dir).await;
     let wal = dir.path().join("index.db-wal");
     let repository = RepoName::from_str("team/many").unwrap();
-    let mut record = |n: usize| {
+    let record = |n: usize| {
         let (index, repository) = (&index, &repository);
         async move {
             let digest = Digest::sha256_of(n.to_string().as_bytes());
