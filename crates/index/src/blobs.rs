@@ -1,6 +1,6 @@
 //! Blobs and their links to repositories.
 
-use sqlx::{AnyConnection, Row};
+use sqlx::Row;
 use wasmhub_oci::{Digest, RepoName};
 
 use crate::uploads::UploadEnd;
@@ -73,7 +73,7 @@ pub(crate) async fn ensure_repository(conn: &mut impl Runner, repository: &RepoN
 /// giving back the hold the caller took before placing the object; with `upload`, that
 /// session ends too (`false`, and the caller rolls back, if it had ended already).
 pub(crate) async fn link_blob_in(
-    conn: &mut AnyConnection,
+    conn: &mut impl Runner,
     repository: &RepoName,
     digest: &Digest,
     size: u64,
@@ -172,7 +172,7 @@ impl Index {
         // took) lasts as long as the transaction.
         match &mut tx {
             WriteTx::Sqlite(_) => crate::gc::check_fence_in(&mut tx, digest).await?,
-            WriteTx::Postgres(conn) => crate::gc::lock_fence_in(conn, digest, "blob_locks.holds").await?,
+            WriteTx::Postgres(_) => crate::gc::lock_fence_in(&mut tx, digest, "blob_locks.holds").await?,
         }
         Ok(BlobRecording { tx, digest: digest.clone() })
     }
@@ -224,8 +224,7 @@ impl Index {
 
     /// Links a blob that is already recorded (a mount) into `repository`.
     pub async fn link_blob(&self, repository: &RepoName, digest: &Digest, size: u64) -> Result<(), IndexError> {
-        let _guard = self.write_guard().await;
-        let mut tx = self.begin_write().await?;
+        let mut tx = self.begin_write_tx(Commit::Deferred).await?;
         link_blob_in(&mut tx, repository, digest, size, None).await?;
         tx.commit().await?;
         Ok(())

@@ -18,6 +18,7 @@ use wasmhub_oci::{Digest, RepoName};
 
 use crate::batch::{Batch, Runner};
 use crate::blobs::ensure_repository;
+use crate::connection::Commit;
 use crate::rows::Columns;
 use crate::{digest_of, now_millis, Index, IndexError};
 
@@ -41,25 +42,32 @@ impl Index {
 /// Called first in every transaction that records a blob: releases the caller's hold (if it
 /// took one) and refuses while the collector is deleting the digest. The upsert locks the
 /// digest's fence row until the caller commits, so the collector cannot fence it meanwhile.
-pub(crate) async fn release_hold_in(conn: &mut AnyConnection, digest: &Digest) -> Result<(), IndexError> {
+pub(crate) async fn release_hold_in(conn: &mut impl Runner, digest: &Digest) -> Result<(), IndexError> {
     lock_fence_in(conn, digest, "CASE WHEN blob_locks.holds > 0 THEN blob_locks.holds - 1 ELSE 0 END").await
 }
 
 /// Locks the digest's fence row until the caller commits, setting `holds` to `holds`
 /// (an SQL expression); refuses while the collector is deleting the digest. The row is
 /// dropped when nobody holds it any more.
-pub(crate) async fn lock_fence_in(conn: &mut AnyConnection, digest: &Digest, holds: &str) -> Result<(), IndexError> {
-    let sql = format!(
-        "INSERT INTO blob_locks (digest, holds, held_at) VALUES ($1, 0, $2)
-         ON CONFLICT (digest) DO UPDATE SET holds = {holds}
-         RETURNING holds, collecting_since"
-    );
-    let row = sqlx::query(&sql).bind(digest.to_string()).bind(now_millis()).fetch_one(&mut *conn).await?;
-    if row.try_get::<Option<i64>, _>("collecting_since")?.is_some() {
+pub(crate) async fn lock_fence_in(conn: &mut impl Runner, digest: &Digest, holds: &str) -> Result<(), IndexError> {
+    let mut upsert = Batch::default();
+    upsert
+        .push(format!(
+            "INSERT INTO blob_locks (digest, holds, held_at) VALUES ($1, 0, $2)
+             ON CONFLICT (digest) DO UPDATE SET holds = {holds}
+             RETURNING holds, collecting_since"
+        ))
+        .bind(digest.to_string())
+        .bind(now_millis());
+    let outcomes = upsert.run_returning(conn).await?;
+    let row = outcomes[0].rows.first().ok_or_else(|| IndexError::Corrupt("a fence upsert returned no row".into()))?;
+    if row.field::<Option<i64>>("collecting_since")?.is_some() {
         return Err(IndexError::BlobBeingCollected(digest.clone()));
     }
-    if row.try_get::<i64, _>("holds")? == 0 {
-        sqlx::query("DELETE FROM blob_locks WHERE digest = $1").bind(digest.to_string()).execute(&mut *conn).await?;
+    if row.field::<i64>("holds")? == 0 {
+        let mut unheld = Batch::default();
+        unheld.push("DELETE FROM blob_locks WHERE digest = $1").bind(digest.to_string());
+        unheld.run(conn).await?;
     }
     Ok(())
 }
@@ -139,8 +147,8 @@ impl Index {
     /// `false`, changing nothing, when the blob is gone or being collected: the client then
     /// uploads it. Never creates a `blobs` row, since nobody placed an object for it.
     pub async fn mount_blob(&self, repository: &RepoName, digest: &Digest) -> Result<bool, IndexError> {
-        let _guard = self.write_guard().await;
-        let mut tx = self.begin_write().await?;
+        // Deferred, as a recording (`begin_recording`): a link no manifest uses yet.
+        let mut tx = self.begin_write_tx(Commit::Deferred).await?;
         // Lock only: a mount places nothing, so it neither takes nor gives back a hold.
         let fenced = match lock_fence_in(&mut tx, digest, "blob_locks.holds").await {
             Err(IndexError::BlobBeingCollected(_)) => true,
@@ -149,25 +157,23 @@ impl Index {
                 false
             }
         };
-        let known = sqlx::query("SELECT 1 AS known FROM blobs WHERE digest = $1")
-            .bind(digest.to_string())
-            .fetch_optional(&mut *tx)
-            .await?
-            .is_some();
+        let mut known = Batch::default();
+        known.push("SELECT 1 AS known FROM blobs WHERE digest = $1").bind(digest.to_string());
+        let known = !known.run_returning(&mut tx).await?[0].rows.is_empty();
         if fenced || !known {
             tx.rollback().await?;
             return Ok(false);
         }
         let repository_id = ensure_repository(&mut tx, repository).await?;
-        sqlx::query(
+        let mut link = Batch::default();
+        link.push(
             "INSERT INTO repository_blobs (repository_id, digest, created_at) VALUES ($1, $2, $3)
              ON CONFLICT (repository_id, digest) DO UPDATE SET created_at = excluded.created_at",
         )
         .bind(repository_id)
         .bind(digest.to_string())
-        .bind(now_millis())
-        .execute(&mut *tx)
-        .await?;
+        .bind(now_millis());
+        link.run(&mut tx).await?;
         tx.commit().await?;
         Ok(true)
     }

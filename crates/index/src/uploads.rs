@@ -7,6 +7,7 @@ use wasmhub_oci::{Digest, RepoName, UploadId};
 
 use crate::batch::Batch;
 use crate::blobs::link_blob_in;
+use crate::connection::Commit;
 use crate::{now_millis, Index, IndexError};
 
 /// The persisted state of an upload session.
@@ -123,30 +124,31 @@ impl Index {
         part_size: u64,
         hash_state: &[u8],
     ) -> Result<bool, IndexError> {
-        let _guard = self.write_guard().await;
-        let mut tx = self.begin_write().await?;
-        let updated =
-            sqlx::query("UPDATE uploads SET size = $1, hash_state = $2, updated_at = $3 WHERE id = $4 AND size = $5")
-                .bind((expected_size + part_size) as i64)
-                .bind(hash_state.to_vec())
-                .bind(now_millis())
-                .bind(id.to_string())
-                .bind(expected_size as i64)
-                .execute(&mut *tx)
-                .await?;
-        if updated.rows_affected() != 1 {
+        // Deferred (see `Commit`): an unfinished upload is what a database crash may take back;
+        // the client's next chunk then fails on its offset and the upload starts over.
+        let mut tx = self.begin_write_tx(Commit::Deferred).await?;
+        let mut batch = Batch::default();
+        let advance = batch
+            .push("UPDATE uploads SET size = $1, hash_state = $2, updated_at = $3 WHERE id = $4 AND size = $5")
+            .bind((expected_size + part_size) as i64)
+            .bind(hash_state.to_vec())
+            .bind(now_millis())
+            .bind(id.to_string())
+            .bind(expected_size as i64)
+            .index();
+        // Written whether or not the session advanced; rolled back when it did not.
+        batch
+            .push(
+                "INSERT INTO upload_parts (upload_id, seq, part_key, size)
+                 SELECT $1, COALESCE(MAX(seq), 0) + 1, $2, $3 FROM upload_parts WHERE upload_id = $1",
+            )
+            .bind(id.to_string())
+            .bind(part_key)
+            .bind(part_size as i64);
+        if batch.run(&mut tx).await?[advance] != 1 {
             tx.rollback().await?;
             return Ok(false);
         }
-        sqlx::query(
-            "INSERT INTO upload_parts (upload_id, seq, part_key, size)
-             SELECT $1, COALESCE(MAX(seq), 0) + 1, $2, $3 FROM upload_parts WHERE upload_id = $1",
-        )
-        .bind(id.to_string())
-        .bind(part_key)
-        .bind(part_size as i64)
-        .execute(&mut *tx)
-        .await?;
         tx.commit().await?;
         Ok(true)
     }
@@ -183,8 +185,8 @@ impl Index {
         digest: &Digest,
         size: u64,
     ) -> Result<bool, IndexError> {
-        let _guard = self.write_guard().await;
-        let mut tx = self.begin_write().await?;
+        // Deferred, as a recording (`begin_recording`): a blob no manifest uses yet.
+        let mut tx = self.begin_write_tx(Commit::Deferred).await?;
         if !link_blob_in(&mut tx, repository, digest, size, Some(end)).await? {
             tx.rollback().await?;
             return Ok(false);
