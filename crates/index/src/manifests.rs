@@ -9,7 +9,7 @@ use crate::coalesce::Coalescer;
 use crate::connection::Commit;
 use crate::manifest_checks::read_before_push;
 use crate::manifest_events::{manifest_deleted_in, pushed_into, tag_deleted_in};
-use crate::wasm::write_wasm_into;
+use crate::wasm::{clear_wasm_into, insert_wasm_into};
 use crate::{digest_of, now_millis, Actor, Index, IndexError, WasmRecord};
 
 /// A checked manifest, ready to be recorded.
@@ -133,6 +133,11 @@ impl Index {
             .bind(manifest.content.len() as i64)
             .bind(now);
         manifest_blobs_into(&mut batch, repository_id, &digest, &blobs);
+        // A manifest pushed again replaces its Wasm rows: the old ones go before the tags are
+        // written, so that no search entry is made for them.
+        if manifest.wasm.is_some() {
+            clear_wasm_into(&mut batch, repository_id, &digest);
+        }
         for child in &manifest.children {
             batch
                 .push(
@@ -142,9 +147,6 @@ impl Index {
                 .bind(repository_id)
                 .bind(digest.as_str())
                 .bind(child.to_string());
-        }
-        if manifest.wasm.is_some() {
-            write_wasm_into(&mut batch, repository_id, &digest, manifest.wasm.as_ref());
         }
         // In an immutable repository an existing tag only accepts its own digest again: the
         // upsert's condition makes the check and the write one statement, so two pushes racing
@@ -169,6 +171,13 @@ impl Index {
                 (*tag, statement.index())
             })
             .collect();
+        // The Wasm rows after the tags: the artifact's search entries are then written by its
+        // own insert trigger, which finds the tags, before its search terms exist. In the
+        // other order the tag's trigger wrote the entry and then updated every term row of
+        // the artifact (its tag count): as many row versions again as the artifact has terms.
+        if let Some(wasm) = &manifest.wasm {
+            insert_wasm_into(&mut batch, repository_id, &digest, wasm);
+        }
         pushed_into(&mut batch, manifest, actor, &reads.moved, &reads.webhooks);
         let written = batch.run(&mut tx).await?;
         if let Some((tag, _)) = tag_writes.iter().find(|(_, statement)| written[*statement] == 0) {

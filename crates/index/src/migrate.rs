@@ -86,6 +86,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../../../migrations/sqlite/0012_ended_uploads.sql"),
         postgres: include_str!("../../../migrations/postgres/0012_ended_uploads.sql"),
     },
+    Migration {
+        version: 13,
+        name: "search_write_costs",
+        sqlite: include_str!("../../../migrations/sqlite/0013_search_write_costs.sql"),
+        postgres: include_str!("../../../migrations/postgres/0013_search_write_costs.sql"),
+    },
 ];
 
 /// Arbitrary constant naming wasmhub's migration lock among PostgreSQL advisory locks.

@@ -82,11 +82,22 @@ const CHILD_ROWS_PER_STATEMENT: usize = 500;
 /// Adds the replacement of one manifest's Wasm facts to `batch`: the old rows go (child rows
 /// with the artifact row, ON DELETE CASCADE; FTS rows by trigger) and `record`'s are written.
 pub(crate) fn write_wasm_into(batch: &mut Batch, repository_id: i64, digest: &str, record: Option<&WasmRecord>) {
+    clear_wasm_into(batch, repository_id, digest);
+    if let Some(record) = record {
+        insert_wasm_into(batch, repository_id, digest, record);
+    }
+}
+
+/// Adds the removal of the manifest's Wasm rows (if any) to `batch`.
+pub(crate) fn clear_wasm_into(batch: &mut Batch, repository_id: i64, digest: &str) {
     batch
         .push("DELETE FROM wasm_artifacts WHERE repository_id = $1 AND manifest_digest = $2")
         .bind(repository_id)
         .bind(digest);
-    let Some(record) = record else { return };
+}
+
+/// Adds the insert of the manifest's Wasm rows to `batch`, after `clear_wasm_into`.
+pub(crate) fn insert_wasm_into(batch: &mut Batch, repository_id: i64, digest: &str, record: &WasmRecord) {
     let abi_list = record.abis.iter().map(|a| a.abi.as_str()).collect::<Vec<_>>().join(",");
     // Stored as the free-text words and nothing else, which the triggers of migration 0010
     // split on spaces; bounded, as annotations are as long as a manifest allows.

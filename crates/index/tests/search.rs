@@ -227,6 +227,38 @@ async fn deleted_tags_and_manifests_leave_search(index: &Index) {
     assert_eq!(search(index, tick).await.total, 0);
 }
 
+/// Counts written by other connections add up: on PostgreSQL each backend process adds to a
+/// row of its own (migration 0013), and a tag deleted through another replica's connections
+/// takes one from a row that may not exist yet.
+async fn counts_written_by_several_replicas_add_up(backend: &common::Backend) {
+    let (first, second) = (&backend.index, &backend.reconnect().await);
+    let gone = push(first, "a/filter", "m1", Some(envoy("0.2.1", "proxy_on_tick", "first")), &["v1", "v2"]).await;
+    push(first, "a/other", "m2", Some(wasi("second")), &["v1"]).await;
+    push(second, "a/third", "m3", Some(wasi("third")), &["v1"]).await;
+    assert!(second.delete_tag(&name("a/filter"), &tag("v2")).await.unwrap());
+    assert!(second.delete_manifest(&name("a/filter"), &gone).await.unwrap());
+    for index in [first, second] {
+        let results = search(index, all()).await;
+        assert_eq!((results.total, sorted(found(&results))), (2, vec!["a/other:v1".into(), "a/third:v1".into()]));
+        assert_eq!(results.facets.runtime_type, facet(&[("wasi", 2)]));
+    }
+    second.close().await;
+}
+
+#[tokio::test]
+async fn counts_written_by_several_replicas_add_up_on_sqlite() {
+    let backend = common::sqlite().await;
+    counts_written_by_several_replicas_add_up(&backend).await;
+    backend.index.close().await;
+}
+
+#[tokio::test]
+async fn counts_written_by_several_replicas_add_up_on_postgres() {
+    let backend = common::postgres().await;
+    counts_written_by_several_replicas_add_up(&backend).await;
+    backend.index.close().await;
+}
+
 /// Exports and imports go in statements of a few hundred rows each (SQLite's parameter limit):
 /// the first, a middle and the last of each are found, also after a second push replaced them.
 async fn a_module_with_thousands_of_exports_is_indexed_in_full(index: &Index) {

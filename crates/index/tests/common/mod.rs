@@ -13,6 +13,15 @@ pub struct Backend {
     pub index: Index,
     _dir: tempfile::TempDir,
     schema: Option<String>,
+    url: String,
+}
+
+impl Backend {
+    /// Another index on the same database, with connections of its own (as another replica
+    /// has).
+    pub async fn reconnect(&self) -> Index {
+        Index::connect(&self.url).await.unwrap()
+    }
 }
 
 fn admin_url() -> String {
@@ -30,18 +39,20 @@ fn psql(sql: &str) {
 
 pub async fn sqlite() -> Backend {
     let dir = tempfile::tempdir().unwrap();
-    let index = Index::connect(&format!("sqlite://{}/index.db", dir.path().display())).await.unwrap();
+    let url = format!("sqlite://{}/index.db", dir.path().display());
+    let index = Index::connect(&url).await.unwrap();
     index.migrate().await.unwrap();
-    Backend { index, _dir: dir, schema: None }
+    Backend { index, _dir: dir, schema: None, url }
 }
 
 pub async fn postgres() -> Backend {
     let dir = tempfile::tempdir().unwrap();
     let schema = format!("wasmhub_index_{}", uuid_like());
     psql(&format!("CREATE SCHEMA {schema}"));
-    let index = Index::connect(&format!("{}?options[search_path]={schema}", admin_url())).await.unwrap();
+    let url = format!("{}?options[search_path]={schema}", admin_url());
+    let index = Index::connect(&url).await.unwrap();
     index.migrate().await.unwrap();
-    Backend { index, _dir: dir, schema: Some(schema) }
+    Backend { index, _dir: dir, schema: Some(schema), url }
 }
 
 impl Drop for Backend {
