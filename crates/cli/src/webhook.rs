@@ -6,7 +6,7 @@ use std::time::Duration;
 use anyhow::{bail, Context};
 use clap::{Args, Subcommand};
 use wasmhub_index::{Actor, EventKind};
-use wasmhub_registry::{DeliveryOptions, Registry, WebhookScope, WebhookUrl};
+use wasmhub_registry::{DeliveryOptions, Registry, WebhookNetworks, WebhookScope, WebhookUrl};
 
 use crate::config::DatabaseArgs;
 
@@ -41,6 +41,13 @@ pub struct DeliveryArgs {
     /// How long delivered and dead deliveries are kept (for `wasmhub webhook deliveries`).
     #[arg(long, env = "WASMHUB_WEBHOOK_RETENTION", default_value = "7d", value_parser = duration)]
     pub webhook_retention: Duration,
+
+    /// The addresses deliveries may reach: `public` (publicly routable only), `private` (also
+    /// private networks such as 10.0.0.0/8, where CI systems usually listen) or `any` (this
+    /// host and link-local addresses too, e.g. for development). Never this host's loopback
+    /// or a cloud metadata address unless `any`.
+    #[arg(long, env = "WASMHUB_WEBHOOK_NETWORKS", default_value = "private")]
+    pub webhook_networks: WebhookNetworks,
 }
 
 impl DeliveryArgs {
@@ -53,6 +60,7 @@ impl DeliveryArgs {
             max_backoff: self.webhook_max_backoff,
             poll: self.webhook_poll,
             retention: self.webhook_retention,
+            networks: self.webhook_networks,
             source: public_url.map(str::to_owned).unwrap_or_else(|| DeliveryOptions::default().source),
             ..DeliveryOptions::default()
         }

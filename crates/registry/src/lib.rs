@@ -27,6 +27,7 @@ mod upload_ids;
 mod uploads;
 mod wasm_index;
 mod wasm_record;
+mod webhook_networks;
 mod webhooks;
 
 use wasmhub_index::Index;
@@ -54,6 +55,7 @@ pub use wasmhub_metrics as metrics;
 pub use wasmhub_oci as oci;
 pub use wasmhub_storage as storage;
 pub use wasmhub_wasm as wasm;
+pub use webhook_networks::WebhookNetworks;
 pub use webhooks::DeliveryOptions;
 
 /// Explicit bounds on what one request may make the registry do.

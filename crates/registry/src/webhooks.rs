@@ -12,7 +12,7 @@ use std::time::Duration;
 use wasmhub_index::{AttemptOutcome, Delivery};
 
 use crate::events::{cloud_event, signature};
-use crate::Registry;
+use crate::{Registry, WebhookNetworks};
 
 /// How deliveries are sent and retried.
 #[derive(Debug, Clone)]
@@ -32,6 +32,8 @@ pub struct DeliveryOptions {
     pub source: String,
     /// How long finished (delivered or dead) deliveries are kept for inspection.
     pub retention: Duration,
+    /// The addresses deliveries may reach (see `webhook_networks.rs`).
+    pub networks: WebhookNetworks,
 }
 
 impl Default for DeliveryOptions {
@@ -45,6 +47,7 @@ impl Default for DeliveryOptions {
             batch: 16,
             source: "/wasmhub".into(),
             retention: Duration::from_secs(7 * 24 * 3600),
+            networks: WebhookNetworks::default(),
         }
     }
 }
@@ -97,6 +100,7 @@ impl Registry {
         let client = match reqwest::Client::builder()
             .timeout(options.timeout)
             .redirect(reqwest::redirect::Policy::none())
+            .dns_resolver(options.networks.resolver())
             .user_agent(concat!("wasmhub/", env!("CARGO_PKG_VERSION")))
             .build()
         {
@@ -165,6 +169,11 @@ impl Registry {
 /// Posts one delivery and decides what happens next.
 async fn attempt(client: &reqwest::Client, options: &DeliveryOptions, delivery: &Delivery) -> AttemptOutcome {
     let body = cloud_event(&delivery.event, &options.source).to_string().into_bytes();
+    // Names are checked as they resolve; an address literal is not resolved.
+    let literal = url::Url::parse(&delivery.url).map_err(|error| error.to_string());
+    if let Err(refused) = literal.and_then(|url| options.networks.check_literal(&url)) {
+        return failed(options, delivery, None, refused);
+    }
     let sent = client
         .post(&delivery.url)
         .header(reqwest::header::CONTENT_TYPE, "application/cloudevents+json")
@@ -181,8 +190,26 @@ async fn attempt(client: &reqwest::Client, options: &DeliveryOptions, delivery: 
             return AttemptOutcome::Delivered { status: response.status().as_u16() };
         }
         Ok(response) => (Some(response.status().as_u16()), format!("the receiver answered {}", response.status())),
-        Err(error) => (None, clipped(format!("{error:#}"))),
+        Err(error) => (None, clipped(error_chain(&error))),
     };
+    failed(options, delivery, status, error)
+}
+
+/// `error` and its sources: reqwest's own text for a connection refused by the resolver
+/// says only "error sending request".
+fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+/// The outcome of a failed attempt: a retry, or dead after the last one.
+fn failed(options: &DeliveryOptions, delivery: &Delivery, status: Option<u16>, error: String) -> AttemptOutcome {
     let attempt = u32::try_from(delivery.attempt).unwrap_or(u32::MAX);
     if attempt >= options.max_attempts {
         tracing::warn!(delivery = delivery.id, event = %delivery.event.id, url = %delivery.url, attempt, %error,

@@ -156,6 +156,11 @@ fn of_type<'a>(all: &'a [Received], kind: &str) -> Vec<&'a Received> {
 /// Runs the delivery worker of `wasmhub serve` beside an in-process server, with short
 /// retry delays; it stops when the returned sender is dropped.
 fn deliver(server: &TestServer) -> tokio::sync::oneshot::Sender<()> {
+    // The receivers listen on this host.
+    deliver_to(server, wasmhub_registry::WebhookNetworks::Any)
+}
+
+fn deliver_to(server: &TestServer, networks: wasmhub_registry::WebhookNetworks) -> tokio::sync::oneshot::Sender<()> {
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let registry = server.registry.clone();
     let options = wasmhub_registry::DeliveryOptions {
@@ -163,6 +168,7 @@ fn deliver(server: &TestServer) -> tokio::sync::oneshot::Sender<()> {
         max_backoff: Duration::from_millis(200),
         poll: Duration::from_millis(50),
         source: "https://registry.test".into(),
+        networks,
         ..Default::default()
     };
     tokio::spawn(async move {
@@ -286,6 +292,8 @@ async fn a_pending_delivery_is_sent_after_wasmhub_is_killed_and_started_again() 
         ("WASMHUB_WEBHOOK_MAX_BACKOFF", "300ms"),
         ("WASMHUB_WEBHOOK_POLL", "100ms"),
         ("WASMHUB_WEBHOOK_MAX_ATTEMPTS", "100"),
+        // The receiver listens on this host.
+        ("WASMHUB_WEBHOOK_NETWORKS", "any"),
     ];
     let mut first = WasmhubProcess::start_in_with(dir.path(), &env);
     let base = format!("http://{}", first.host());
@@ -456,4 +464,33 @@ async fn replicas_share_the_deliveries_and_never_claim_one_twice() {
     };
     assert_eq!(rows.len(), PUSHES);
     assert!(rows.iter().all(|row| row.state == "delivered" && row.attempts == 1), "{rows:#?}");
+}
+
+/// With the default networks (`private`), a webhook on this host (by address or by name) is
+/// never called: each attempt fails with the reason, naming the setting.
+#[tokio::test]
+async fn webhooks_on_this_host_are_refused_by_default() {
+    let server = TestServer::start().await;
+    let receiver = Receiver::start(0).await;
+    let port = receiver.url.rsplit(':').next().unwrap().to_owned();
+    let by_address = add_webhook(&server, Some("alice"), &format!("{}/address", receiver.url), &[]).await;
+    let by_name = add_webhook(&server, Some("alice"), &format!("http://localhost:{port}/name"), &[]).await;
+    let _worker = deliver_to(&server, wasmhub_registry::WebhookNetworks::default());
+    server.push_image("alice/app", "v1", b"a module").await;
+
+    let deadline = Instant::now() + PATIENCE;
+    for webhook in [by_address, by_name] {
+        let row = loop {
+            let rows = server.registry.deliveries(Some(webhook), 10).await.unwrap();
+            match rows.into_iter().find(|row| row.attempts > 0) {
+                Some(row) => break row,
+                None if Instant::now() > deadline => panic!("webhook {webhook} was never attempted"),
+                None => tokio::time::sleep(Duration::from_millis(50)).await,
+            }
+        };
+        let error = row.last_error.unwrap_or_default();
+        assert!(error.contains("WASMHUB_WEBHOOK_NETWORKS") && error.contains("this host"), "{error}");
+        assert_eq!((row.state.as_str(), row.last_status), ("pending", None), "retried, in case the setting changes");
+    }
+    assert!(receiver.received.lock().unwrap().is_empty(), "nothing reached the receiver");
 }
