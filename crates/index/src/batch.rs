@@ -287,11 +287,12 @@ pub(crate) mod tests {
         assert_eq!(sizes, vec![vec![10_000, 15_000], vec![10_000, 1], vec![29_999], vec![40_000], vec![2]]);
     }
 
-    /// What both SQLite runners must do: each statement's own row count and rows, in order,
-    /// with `$n` read by number (reused, out of order); a failing statement fails the batch.
+    /// What every runner must do (sqlx on SQLite, the SQLite writer, a PostgreSQL writer):
+    /// each statement's own row count and rows, in order, with `$n` read by number (reused,
+    /// out of order); a failing statement fails the batch.
     pub(crate) async fn reports_each_statements_own_rows(conn: &mut impl Runner) {
         let mut create = Batch::default();
-        create.push("CREATE TABLE t (k TEXT PRIMARY KEY, v INTEGER)");
+        create.push("CREATE TABLE t (k TEXT PRIMARY KEY, v BIGINT)");
         create.run(conn).await.unwrap();
         let mut batch = Batch::default();
         batch.push("INSERT INTO t (k, v) VALUES ($1, $2), ($3, $2)").bind("a").bind(1i64).bind("b");

@@ -9,6 +9,7 @@ use sqlx::{AnyPool, Executor};
 use tokio::sync::{Mutex, MutexGuard};
 
 use crate::batch::{Outcome, Runner, Statement};
+use crate::pg_writer::{PgTx, PgWriters};
 use crate::sqlite_writer::{SqliteTx, SqliteWriter};
 use crate::IndexError;
 
@@ -39,6 +40,9 @@ pub struct Index {
     /// process's writes avoids that. The lock owns the connection the hot write transactions
     /// run on (`sqlite_writer.rs`). PostgreSQL needs no such lock.
     sqlite_writer: Option<std::sync::Arc<Mutex<SqliteWriter>>>,
+    /// On PostgreSQL, the connections the hot write transactions run on, pipelined
+    /// (`pg_writer.rs`).
+    pg_writers: Option<std::sync::Arc<PgWriters>>,
     /// Where the latencies and failures of the hot operations go (`with_metrics`).
     metrics: wasmhub_metrics::OpMetrics,
     /// Identical manifest reads in flight share one query (`coalesce.rs`).
@@ -62,25 +66,26 @@ pub(crate) enum Commit {
 }
 
 /// A write transaction of the hot paths: on SQLite, on this process's writer connection
-/// (holding the write lock), otherwise a sqlx transaction. Dropped before `commit`, it rolls
-/// back.
+/// (holding the write lock); on PostgreSQL, on a writer connection that pipelines each batch.
+/// Dropped before `commit`, it rolls back.
 pub(crate) enum WriteTx<'a> {
     Sqlite(SqliteTx<'a>),
-    Postgres(sqlx::Transaction<'static, sqlx::Any>),
+    /// Boxed: it holds its connection and that connection's prepared statements.
+    Postgres(Box<PgTx>),
 }
 
 impl WriteTx<'_> {
     pub(crate) async fn commit(self) -> Result<(), IndexError> {
         match self {
             WriteTx::Sqlite(tx) => tx.commit(),
-            WriteTx::Postgres(tx) => Ok(tx.commit().await?),
+            WriteTx::Postgres(tx) => tx.commit().await,
         }
     }
 
     pub(crate) async fn rollback(self) -> Result<(), IndexError> {
         match self {
             WriteTx::Sqlite(tx) => tx.rollback(),
-            WriteTx::Postgres(tx) => Ok(tx.rollback().await?),
+            WriteTx::Postgres(tx) => tx.rollback().await,
         }
     }
 }
@@ -148,6 +153,10 @@ impl Index {
                 })
                 .connect_lazy_with(AnyConnectOptions::from_str(url)?),
         };
+        let pg_writers = match backend {
+            Backend::Postgres => Some(std::sync::Arc::new(PgWriters::new(url)?)),
+            Backend::Sqlite => None,
+        };
         let sqlite_writer = match sqlite_file {
             Some(file) => Some(std::sync::Arc::new(Mutex::new(SqliteWriter::open(&file, pool.clone())?))),
             None => None,
@@ -157,6 +166,7 @@ impl Index {
             search_pool,
             backend,
             sqlite_writer,
+            pg_writers,
             metrics: wasmhub_metrics::OpMetrics::detached(),
             manifest_reads: Default::default(),
         })
@@ -178,7 +188,11 @@ impl Index {
         let failed = |error: &IndexError| {
             matches!(
                 error,
-                IndexError::Database(_) | IndexError::Sqlite(_) | IndexError::Io(_) | IndexError::Corrupt(_)
+                IndexError::Database(_)
+                    | IndexError::Sqlite(_)
+                    | IndexError::Postgres(_)
+                    | IndexError::Io(_)
+                    | IndexError::Corrupt(_)
             )
         };
         self.metrics.time(op, failed, operation).await
@@ -197,14 +211,14 @@ impl Index {
 
     /// Starts a write transaction of the hot paths (`WriteTx`), holding the write lock.
     pub(crate) async fn begin_write_tx(&self, commit: Commit) -> Result<WriteTx<'_>, IndexError> {
-        Ok(match &self.sqlite_writer {
-            Some(lock) => WriteTx::Sqlite(SqliteTx::begin(lock).await?),
-            None => WriteTx::Postgres(match commit {
-                Commit::Durable => self.pool.begin().await?,
-                // One round trip: a custom `BEGIN` is sent as a simple query.
-                Commit::Deferred => self.pool.begin_with("BEGIN; SET LOCAL synchronous_commit = off").await?,
-            }),
-        })
+        if let Some(lock) = &self.sqlite_writer {
+            return Ok(WriteTx::Sqlite(SqliteTx::begin(lock).await?));
+        }
+        let writers = self.pg_writers.as_ref().expect("an index is on SQLite or on PostgreSQL");
+        Ok(WriteTx::Postgres(match commit {
+            Commit::Durable => Box::new(writers.begin("BEGIN").await?),
+            Commit::Deferred => Box::new(writers.begin("BEGIN; SET LOCAL synchronous_commit = off").await?),
+        }))
     }
 
     /// Starts a transaction that will write. On SQLite it is `BEGIN IMMEDIATE`: a deferred
@@ -222,6 +236,9 @@ impl Index {
 
     /// Closes the pool, waiting for connections to be returned (clean shutdown).
     pub async fn close(&self) {
+        if let Some(writers) = &self.pg_writers {
+            writers.close();
+        }
         self.search_pool.close().await;
         self.pool.close().await;
     }
@@ -275,8 +292,5 @@ mod tests {
             assert_eq!(synchronous_commit(&mut tx).await, expected, "{commit:?}");
             tx.commit().await.unwrap();
         }
-        let mut after = index.pool.acquire().await.unwrap();
-        let row = sqlx::query("SHOW synchronous_commit").fetch_one(&mut *after).await.unwrap();
-        assert_eq!(row.field::<String>("synchronous_commit").unwrap(), "on");
     }
 }

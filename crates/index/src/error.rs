@@ -19,6 +19,9 @@ pub enum IndexError {
     /// From the SQLite writer (`sqlite_writer.rs`).
     #[error("database error: {0}")]
     Sqlite(#[from] rusqlite::Error),
+    /// From a PostgreSQL writer connection (`pg_writer.rs`).
+    #[error("database error: {0}")]
+    Postgres(#[from] tokio_postgres::Error),
     #[error("cannot prepare the database location: {0}")]
     Io(#[from] std::io::Error),
 }

@@ -27,6 +27,7 @@ mod manifest_checks;
 mod manifest_events;
 mod manifests;
 mod migrate;
+mod pg_writer;
 mod projects;
 mod pulls;
 mod retention;

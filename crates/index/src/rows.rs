@@ -1,5 +1,6 @@
 //! Rows a batch returned, read by column name whichever connection ran the batch: sqlx's
-//! (`AnyRow`) or this process's SQLite writer (`sqlite_writer.rs`).
+//! (`AnyRow`), this process's SQLite writer (`sqlite_writer.rs`) or a PostgreSQL writer
+//! connection (`pg_writer.rs`).
 
 use sqlx::any::AnyRow;
 use sqlx::Row;
@@ -8,12 +9,20 @@ use crate::IndexError;
 
 /// A value a column can be read as: what both drivers decode (integers, text, their options).
 pub(crate) trait ColumnValue:
-    for<'r> sqlx::Decode<'r, sqlx::Any> + sqlx::Type<sqlx::Any> + rusqlite::types::FromSql
+    for<'r> sqlx::Decode<'r, sqlx::Any>
+    + sqlx::Type<sqlx::Any>
+    + rusqlite::types::FromSql
+    + for<'r> tokio_postgres::types::FromSql<'r>
 {
 }
 
-impl<T> ColumnValue for T where T: for<'r> sqlx::Decode<'r, sqlx::Any> + sqlx::Type<sqlx::Any> + rusqlite::types::FromSql
-{}
+impl<T> ColumnValue for T where
+    T: for<'r> sqlx::Decode<'r, sqlx::Any>
+        + sqlx::Type<sqlx::Any>
+        + rusqlite::types::FromSql
+        + for<'r> tokio_postgres::types::FromSql<'r>
+{
+}
 
 /// Reading a row's columns by name.
 pub(crate) trait Columns {
@@ -30,6 +39,7 @@ impl Columns for AnyRow {
 pub(crate) enum BatchRow {
     Any(AnyRow),
     Sqlite(SqliteRow),
+    Postgres(tokio_postgres::Row),
 }
 
 impl Columns for BatchRow {
@@ -37,6 +47,9 @@ impl Columns for BatchRow {
         match self {
             BatchRow::Any(row) => row.field(name),
             BatchRow::Sqlite(row) => row.field(name),
+            BatchRow::Postgres(row) => {
+                row.try_get(name).map_err(|error| IndexError::Corrupt(format!("column {name:?}: {error}")))
+            }
         }
     }
 }
