@@ -21,6 +21,8 @@ pub struct BlobRecording<'a> {
     /// writer of this process may begin.
     tx: WriteTx<'a>,
     digest: Digest,
+    /// The fence row this recording inserted, removed in the recording's last batch.
+    drop_fence: bool,
 }
 
 impl BlobRecording<'_> {
@@ -33,7 +35,8 @@ impl BlobRecording<'_> {
         size: u64,
         upload: Option<UploadEnd>,
     ) -> Result<bool, IndexError> {
-        if !record_blob_in(&mut self.tx, repository, &self.digest, size, upload).await? {
+        let drop_fence = self.drop_fence.then_some(&self.digest);
+        if !record_blob_in(&mut self.tx, repository, &self.digest, size, upload, drop_fence).await? {
             self.tx.rollback().await?;
             return Ok(false);
         }
@@ -81,20 +84,25 @@ pub(crate) async fn link_blob_in(
 ) -> Result<bool, IndexError> {
     // First, so that the digest's fence row stays locked until commit (see `gc.rs`).
     crate::gc::release_hold_in(conn, digest).await?;
-    record_blob_in(conn, repository, digest, size, upload).await
+    record_blob_in(conn, repository, digest, size, upload, None).await
 }
 
 /// Ends `upload` (if given) and records the blob and its link, in one batch within the
-/// caller's transaction; the caller has locked the digest's fence row. `false` when the
-/// session had ended already: the caller rolls back.
+/// caller's transaction; the caller has locked the digest's fence row, and `drop_fence` names
+/// the digest when that row goes in the same batch. `false` when the session had ended
+/// already: the caller rolls back.
 async fn record_blob_in(
     conn: &mut impl Runner,
     repository: &RepoName,
     digest: &Digest,
     size: u64,
     upload: Option<UploadEnd>,
+    drop_fence: Option<&Digest>,
 ) -> Result<bool, IndexError> {
     let mut batch = Batch::default();
+    if let Some(digest) = drop_fence {
+        crate::gc::drop_fence_into(&mut batch, digest);
+    }
     let ending = upload.map(|end| crate::uploads::end_upload_into(&mut batch, end, Some(repository)));
     let link = record_blob_into(&mut batch, repository, digest, size);
     let affected = batch.run(conn).await?;
@@ -170,11 +178,16 @@ impl Index {
         let mut tx = self.begin_write_tx(Commit::Deferred).await?;
         // Takes no hold: the lock on the row (on SQLite, the write lock `BEGIN IMMEDIATE`
         // took) lasts as long as the transaction.
-        match &mut tx {
-            WriteTx::Sqlite(_) => crate::gc::check_fence_in(&mut tx, digest).await?,
-            WriteTx::Postgres(_) => crate::gc::lock_fence_in(&mut tx, digest, "blob_locks.holds").await?,
-        }
-        Ok(BlobRecording { tx, digest: digest.clone() })
+        // On PostgreSQL the row the upsert inserted (nobody else holds the digest) is removed
+        // by the recording's last batch rather than by a round trip of its own now.
+        let drop_fence = match &mut tx {
+            WriteTx::Sqlite(_) => {
+                crate::gc::check_fence_in(&mut tx, digest).await?;
+                false
+            }
+            WriteTx::Postgres(_) => crate::gc::upsert_fence_in(&mut tx, digest, "blob_locks.holds").await?,
+        };
+        Ok(BlobRecording { tx, digest: digest.clone(), drop_fence })
     }
 
     /// The size of `digest` if `repository` links it.

@@ -50,6 +50,23 @@ pub(crate) async fn release_hold_in(conn: &mut impl Runner, digest: &Digest) -> 
 /// (an SQL expression); refuses while the collector is deleting the digest. The row is
 /// dropped when nobody holds it any more.
 pub(crate) async fn lock_fence_in(conn: &mut impl Runner, digest: &Digest, holds: &str) -> Result<(), IndexError> {
+    if upsert_fence_in(conn, digest, holds).await? {
+        let mut unheld = Batch::default();
+        drop_fence_into(&mut unheld, digest);
+        unheld.run(conn).await?;
+    }
+    Ok(())
+}
+
+/// Adds the removal of the digest's fence row to `batch`, for a row `upsert_fence_in` found
+/// unheld: it stays locked until commit, deleted.
+pub(crate) fn drop_fence_into(batch: &mut Batch, digest: &Digest) {
+    batch.push("DELETE FROM blob_locks WHERE digest = $1").bind(digest.to_string());
+}
+
+/// `lock_fence_in` without removing the row: whether nobody holds it (the caller adds
+/// `drop_fence_into` to a later batch of the same transaction).
+pub(crate) async fn upsert_fence_in(conn: &mut impl Runner, digest: &Digest, holds: &str) -> Result<bool, IndexError> {
     let mut upsert = Batch::default();
     upsert
         .push(format!(
@@ -64,12 +81,7 @@ pub(crate) async fn lock_fence_in(conn: &mut impl Runner, digest: &Digest, holds
     if row.field::<Option<i64>>("collecting_since")?.is_some() {
         return Err(IndexError::BlobBeingCollected(digest.clone()));
     }
-    if row.field::<i64>("holds")? == 0 {
-        let mut unheld = Batch::default();
-        unheld.push("DELETE FROM blob_locks WHERE digest = $1").bind(digest.to_string());
-        unheld.run(conn).await?;
-    }
-    Ok(())
+    Ok(row.field::<i64>("holds")? == 0)
 }
 
 /// SQLite's form of `lock_fence_in(conn, digest, "blob_locks.holds")` for a transaction begun
