@@ -92,6 +92,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../../../migrations/sqlite/0013_search_write_costs.sql"),
         postgres: include_str!("../../../migrations/postgres/0013_search_write_costs.sql"),
     },
+    Migration {
+        version: 14,
+        name: "search_term_statements",
+        sqlite: include_str!("../../../migrations/sqlite/0014_search_term_statements.sql"),
+        postgres: include_str!("../../../migrations/postgres/0014_search_term_statements.sql"),
+    },
 ];
 
 /// Arbitrary constant naming wasmhub's migration lock among PostgreSQL advisory locks.
