@@ -16,6 +16,7 @@
 use std::collections::HashMap;
 use std::str::FromStr;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use futures::future::{join_all, BoxFuture};
 use futures::{pin_mut, TryStreamExt};
@@ -30,6 +31,10 @@ use crate::IndexError;
 
 /// Connections for the hot write transactions, per process, beside sqlx's pools.
 const WRITE_CONNECTIONS: usize = 8;
+
+/// The longest a transaction waits for a writer connection, and for a new one to connect
+/// (sqlx's pools wait as long).
+const WAIT_FOR_CONNECTION: Duration = Duration::from_secs(10);
 
 /// Prepared statements kept per connection before the cache starts over: the hot transactions
 /// use a few dozen texts (multi-row inserts have one text per row count).
@@ -75,14 +80,18 @@ impl PgWriters {
             config.password(password);
         }
         // sqlx is built without TLS here, so its own connections are plain too.
-        config.ssl_mode(tokio_postgres::config::SslMode::Disable);
+        config.ssl_mode(tokio_postgres::config::SslMode::Disable).connect_timeout(WAIT_FOR_CONNECTION);
         Ok(PgWriters { config, idle: Mutex::default(), slots: Arc::new(Semaphore::new(WRITE_CONNECTIONS)) })
     }
 
     /// A transaction on a writer connection: `begin_sql` is sent with its first batch.
     pub(crate) async fn begin(self: &Arc<Self>, begin_sql: &'static str) -> Result<PgTx, IndexError> {
-        let slot =
-            self.slots.clone().acquire_owned().await.map_err(|_| IndexError::Corrupt("writer pool closed".into()))?;
+        // As sqlx's pool does: a bounded wait, and its errors.
+        let slot = match tokio::time::timeout(WAIT_FOR_CONNECTION, self.slots.clone().acquire_owned()).await {
+            Ok(Ok(slot)) => slot,
+            Ok(Err(_closed)) => return Err(sqlx::Error::PoolClosed.into()),
+            Err(_elapsed) => return Err(sqlx::Error::PoolTimedOut.into()),
+        };
         let idle = self.idle.lock().expect("writer pool lock").pop();
         let conn = match idle {
             Some(conn) if !conn.client.is_closed() => conn,
