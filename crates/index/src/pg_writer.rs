@@ -53,9 +53,9 @@ struct PgConnection {
 }
 
 impl PgWriters {
-    /// The pool for `url`, read the way sqlx reads it (host, port, user, database, options,
-    /// application name, socket), with the password from the URL or `PGPASSWORD`. Connects
-    /// lazily.
+    /// The pool for `url`, read by sqlx's own parser (host or socket, port, user, database,
+    /// options, application name, and the password from the URL, `PGPASSWORD` or the
+    /// passfile). Connects lazily.
     pub(crate) fn new(url: &str) -> Result<PgWriters, IndexError> {
         let options = PgConnectOptions::from_str(url)?;
         let mut config = tokio_postgres::Config::new();
@@ -73,11 +73,11 @@ impl PgWriters {
         if let Some(name) = options.get_application_name() {
             config.application_name(name);
         }
-        let from_url = url::Url::parse(url).ok().and_then(|url| {
-            Some(percent_encoding::percent_decode_str(url.password()?).decode_utf8_lossy().into_owned())
-        });
-        if let Some(password) = from_url.or_else(|| std::env::var("PGPASSWORD").ok()) {
-            config.password(password);
+        // The password sqlx settled on (the URL's, `PGPASSWORD`, or the passfile's), which
+        // its options give back only inside a URL.
+        let settled = sqlx::ConnectOptions::to_url_lossy(&options);
+        if let Some(password) = settled.password() {
+            config.password(percent_encoding::percent_decode_str(password).decode_utf8_lossy().into_owned());
         }
         // sqlx is built without TLS here, so its own connections are plain too.
         config.ssl_mode(tokio_postgres::config::SslMode::Disable).connect_timeout(WAIT_FOR_CONNECTION);
@@ -265,6 +265,31 @@ mod tests {
             .ok()
             .filter(|url| !url.is_empty())
             .unwrap_or_else(|| "postgres://postgres@127.0.0.1:5432/postgres".into())
+    }
+
+    /// The writer connects where sqlx does, with the password sqlx would use: the URL's
+    /// (percent-decoded), or the passfile's when the URL has none.
+    #[test]
+    fn connection_settings_and_password_are_read_as_sqlx_reads_them() {
+        let writers = PgWriters::new("postgres://alice:p%40ss@db.example:5433/registry?application_name=hub").unwrap();
+        let config = &writers.config;
+        assert_eq!(config.get_hosts(), [tokio_postgres::config::Host::Tcp("db.example".into())]);
+        assert_eq!((config.get_ports(), config.get_user()), (&[5433][..], Some("alice")));
+        assert_eq!((config.get_dbname(), config.get_application_name()), (Some("registry"), Some("hub")));
+        assert_eq!(config.get_password(), Some(&b"p@ss"[..]));
+
+        // A host no other test connects to: PGPASSFILE is read by every connection made while
+        // it is set.
+        let dir = tempfile::tempdir().unwrap();
+        let passfile = dir.path().join("pgpass");
+        std::fs::write(&passfile, "other.example:*:*:*:wrong\npgpass.example:5433:registry:alice:from-the-file\n")
+            .unwrap();
+        // Like libpq, sqlx ignores a passfile others may read.
+        std::fs::set_permissions(&passfile, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
+        std::env::set_var("PGPASSFILE", &passfile);
+        let writers = PgWriters::new("postgres://alice@pgpass.example:5433/registry").unwrap();
+        std::env::remove_var("PGPASSFILE");
+        assert_eq!(writers.config.get_password(), Some(&b"from-the-file"[..]));
     }
 
     /// The batch test every runner passes, pipelined, in a transaction rolled back after (its
