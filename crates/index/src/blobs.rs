@@ -149,7 +149,7 @@ fn record_blob_into<'a>(batch: &mut Batch, repository: &'a RepoName, digest: &'a
 }
 
 /// Adds the link of `digest` into `repository` (if that repository exists) to `batch`.
-fn link_into(batch: &mut Batch, repository: &RepoName, digest: &Digest, now: i64) -> usize {
+pub(crate) fn link_into(batch: &mut Batch, repository: &RepoName, digest: &Digest, now: i64) -> usize {
     batch
         .push(
             // A blob pushed again starts its grace period again: the collector spares links

@@ -17,7 +17,7 @@ use sqlx::{AnyConnection, Row};
 use wasmhub_oci::{Digest, RepoName};
 
 use crate::batch::{Batch, Runner};
-use crate::blobs::ensure_repository;
+use crate::blobs::{ensure_repository, link_into};
 use crate::connection::Commit;
 use crate::rows::Columns;
 use crate::{digest_of, now_millis, Index, IndexError};
@@ -176,15 +176,9 @@ impl Index {
             tx.rollback().await?;
             return Ok(false);
         }
-        let repository_id = ensure_repository(&mut tx, repository).await?;
+        ensure_repository(&mut tx, repository).await?;
         let mut link = Batch::default();
-        link.push(
-            "INSERT INTO repository_blobs (repository_id, digest, created_at) VALUES ($1, $2, $3)
-             ON CONFLICT (repository_id, digest) DO UPDATE SET created_at = excluded.created_at",
-        )
-        .bind(repository_id)
-        .bind(digest.to_string())
-        .bind(now_millis());
+        link_into(&mut link, repository, digest, now_millis());
         link.run(&mut tx).await?;
         tx.commit().await?;
         Ok(true)
