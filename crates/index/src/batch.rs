@@ -6,9 +6,10 @@
 //! insert, so a small push spent most of its time on them. A `Batch` is one multi-statement
 //! query on SQLite: one hand-off for all its statements, each statement's parameters
 //! renumbered to follow the previous ones (sqlx binds `$N` by number across the whole query).
-//! PostgreSQL, whose driver takes one statement per query, runs them one after another.
-//! The hot write transactions on SQLite skip sqlx altogether: this process's writer
-//! connection runs their batches on the caller's thread (`sqlite_writer.rs`).
+//! Through sqlx, PostgreSQL, whose driver takes one statement per query, runs them one after
+//! another. The hot write transactions skip sqlx altogether: on SQLite this process's writer
+//! connection runs their batches on the caller's thread (`sqlite_writer.rs`); on PostgreSQL a
+//! writer connection sends each batch's statements together (`pg_writer.rs`).
 //!
 //! A batch may read too (`run_returning`): the reads that decide what a transaction writes go
 //! as one batch, the writes as another.
@@ -114,8 +115,8 @@ impl Batch {
     }
 }
 
-/// What runs a batch: a sqlx connection or transaction (either backend), or this process's
-/// SQLite writer (`sqlite_writer.rs`).
+/// What runs a batch: a sqlx connection or transaction (either backend), this process's
+/// SQLite writer (`sqlite_writer.rs`), or a PostgreSQL writer connection (`pg_writer.rs`).
 /// (A boxed future: with `impl Future` the compiler cannot prove the request handlers that
 /// reach it `Send`, a known limit of its higher-ranked lifetime checks.)
 pub(crate) trait Runner: Send {

@@ -209,7 +209,8 @@ impl Index {
         }
     }
 
-    /// Starts a write transaction of the hot paths (`WriteTx`), holding the write lock.
+    /// Starts a write transaction of the hot paths (`WriteTx`): on SQLite it holds the write
+    /// lock, on PostgreSQL a writer connection.
     pub(crate) async fn begin_write_tx(&self, commit: Commit) -> Result<WriteTx<'_>, IndexError> {
         if let Some(lock) = &self.sqlite_writer {
             return Ok(WriteTx::Sqlite(SqliteTx::begin(lock).await?));
@@ -267,10 +268,19 @@ async fn prepare_sqlite_url(url: &str) -> Result<(String, std::path::PathBuf), I
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::batch::Batch;
     use crate::rows::Columns;
+
+    /// The PostgreSQL the unit tests use: `WASMHUB_TEST_POSTGRES_URL`, as for the integration
+    /// tests.
+    pub(crate) fn postgres_url() -> String {
+        std::env::var("WASMHUB_TEST_POSTGRES_URL")
+            .ok()
+            .filter(|url| !url.is_empty())
+            .unwrap_or_else(|| "postgres://postgres@127.0.0.1:5432/postgres".into())
+    }
 
     async fn synchronous_commit(tx: &mut WriteTx<'_>) -> String {
         let mut show = Batch::default();
@@ -282,11 +292,7 @@ mod tests {
     /// goes back to the pool as durable as it came.
     #[tokio::test]
     async fn only_a_deferred_transaction_skips_the_wait_for_the_wal_on_postgresql() {
-        let url = std::env::var("WASMHUB_TEST_POSTGRES_URL")
-            .ok()
-            .filter(|url| !url.is_empty())
-            .unwrap_or_else(|| "postgres://postgres@127.0.0.1:5432/postgres".into());
-        let index = Index::connect(&url).await.unwrap();
+        let index = Index::connect(&postgres_url()).await.unwrap();
         for (commit, expected) in [(Commit::Deferred, "off"), (Commit::Durable, "on"), (Commit::Deferred, "off")] {
             let mut tx = index.begin_write_tx(commit).await.unwrap();
             assert_eq!(synchronous_commit(&mut tx).await, expected, "{commit:?}");

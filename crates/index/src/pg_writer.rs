@@ -258,14 +258,8 @@ async fn run_one(
 mod tests {
     use super::*;
     use crate::batch::Batch;
+    use crate::connection::tests::postgres_url;
     use crate::rows::Columns;
-
-    fn test_url() -> String {
-        std::env::var("WASMHUB_TEST_POSTGRES_URL")
-            .ok()
-            .filter(|url| !url.is_empty())
-            .unwrap_or_else(|| "postgres://postgres@127.0.0.1:5432/postgres".into())
-    }
 
     /// The writer connects where sqlx does, with the password sqlx would use: the URL's
     /// (percent-decoded), or the passfile's when the URL has none.
@@ -296,7 +290,7 @@ mod tests {
     /// table goes with it).
     #[tokio::test]
     async fn each_statement_reports_its_own_rows_when_pipelined() {
-        let writers = Arc::new(PgWriters::new(&test_url()).unwrap());
+        let writers = Arc::new(PgWriters::new(&postgres_url()).unwrap());
         let mut tx = writers.begin("BEGIN").await.unwrap();
         crate::batch::tests::reports_each_statements_own_rows(&mut tx).await;
         tx.rollback().await.unwrap();
@@ -308,7 +302,11 @@ mod tests {
     #[tokio::test]
     async fn a_dropped_transaction_rolls_back_and_its_connection_is_reused() {
         let name = format!("wasmhub_writer_{}", std::process::id());
-        let url = format!("{}{}application_name={name}", test_url(), if test_url().contains('?') { "&" } else { "?" });
+        let url = format!(
+            "{}{}application_name={name}",
+            postgres_url(),
+            if postgres_url().contains('?') { "&" } else { "?" }
+        );
         let writers = Arc::new(PgWriters::new(&url).unwrap());
         let read = |sql: &str| {
             let mut batch = Batch::default();

@@ -7,7 +7,8 @@ use sqlx::Row;
 
 use crate::IndexError;
 
-/// A value a column can be read as: what both drivers decode (integers, text, their options).
+/// A value a column can be read as: what all three drivers decode (integers, text, their
+/// options).
 pub(crate) trait ColumnValue:
     for<'r> sqlx::Decode<'r, sqlx::Any>
     + sqlx::Type<sqlx::Any>
