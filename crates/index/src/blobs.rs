@@ -10,38 +10,65 @@ use crate::connection::{Commit, WriteTx};
 use crate::rows::Columns;
 use crate::{now_millis, Index, IndexError};
 
-/// A blob being placed and recorded under one transaction: from `Index::begin_recording` to
-/// `commit` the digest's fence row is locked, so the garbage collector can neither fence nor
-/// delete the digest while the caller places its object. It gives the exclusion of a hold
-/// (see `wasmhub_registry::gc`) without a transaction of its own for taking it: one write
-/// transaction per pushed blob instead of two. For placements that are quick (a rename), since
-/// on SQLite every other write waits meanwhile.
+/// A blob being recorded and placed under one transaction. `write` locks the digest's fence
+/// row and writes the blob's rows; the caller then places its object and commits
+/// (`WrittenRecording`). Until the commit the lock keeps the garbage collector from fencing or
+/// deleting the digest, and nobody sees the rows: the exclusion of a hold (see
+/// `wasmhub_registry::gc`) without a transaction of its own for taking it, so one write
+/// transaction per pushed blob instead of two. For placements that are quick (a rename),
+/// since on SQLite every other write waits meanwhile.
 pub struct BlobRecording<'a> {
     /// On SQLite it holds the write lock, and a dropped recording rolls back before the next
     /// writer of this process may begin.
     tx: WriteTx<'a>,
     digest: Digest,
-    /// The fence row this recording inserted, removed in the recording's last batch.
-    drop_fence: bool,
 }
 
-impl BlobRecording<'_> {
-    /// Records the blob, placed by now, and links it into `repository`; with `upload`, that
-    /// session ends in the same transaction. `false`, recording nothing, when the session had
-    /// ended (finished or cancelled concurrently).
-    pub async fn commit(
+/// A recording whose rows are written: the caller places the object, then commits (or
+/// abandons, if placing failed). Dropped, it rolls back.
+pub struct WrittenRecording<'a> {
+    tx: WriteTx<'a>,
+}
+
+impl<'a> BlobRecording<'a> {
+    /// Locks the digest against the collector and writes the blob's row and its link into
+    /// `repository`, all in one batch (one round trip on PostgreSQL); with `upload`, that
+    /// session ends too. `None`, rolled back, when the session had ended (finished or
+    /// cancelled concurrently); `BlobBeingCollected` while the collector is deleting the
+    /// digest (the caller waits and begins again).
+    pub async fn write(
         mut self,
         repository: &RepoName,
         size: u64,
         upload: Option<UploadEnd>,
-    ) -> Result<bool, IndexError> {
-        let drop_fence = self.drop_fence.then_some(&self.digest);
-        if !record_blob_in(&mut self.tx, repository, &self.digest, size, upload, drop_fence).await? {
+    ) -> Result<Option<WrittenRecording<'a>>, IndexError> {
+        let mut batch = Batch::default();
+        let fence = match &self.tx {
+            // `BEGIN IMMEDIATE` holds the database's only write lock, which already excludes
+            // the collector: reading the row is enough.
+            WriteTx::Sqlite(_) => crate::gc::check_fence_into(&mut batch, &self.digest),
+            // Takes no hold: the upsert locks the row until commit, and the row is removed
+            // again at once unless someone holds it (the deleted row stays locked as long).
+            WriteTx::Postgres(_) => crate::gc::lock_fence_into(&mut batch, &self.digest, "blob_locks.holds"),
+        };
+        let ending = upload.map(|end| crate::uploads::end_upload_into(&mut batch, end, Some(repository)));
+        let link = record_blob_into(&mut batch, repository, &self.digest, size);
+        let outcomes = batch.run_returning(&mut self.tx).await?;
+        crate::gc::refuse_if_collecting(&outcomes[fence].rows, &self.digest)?;
+        let affected: Vec<u64> = outcomes.iter().map(|outcome| outcome.affected).collect();
+        if ending.is_some_and(|ending| !ending.ended(&affected)) {
             self.tx.rollback().await?;
-            return Ok(false);
+            return Ok(None);
         }
-        self.tx.commit().await?;
-        Ok(true)
+        link.finish(&mut self.tx, &affected).await?;
+        Ok(Some(WrittenRecording { tx: self.tx }))
+    }
+}
+
+impl WrittenRecording<'_> {
+    /// Makes the recording visible: the caller has placed the object.
+    pub async fn commit(self) -> Result<(), IndexError> {
+        self.tx.commit().await
     }
 
     /// Gives up (placing the object failed): nothing is recorded.
@@ -84,25 +111,20 @@ pub(crate) async fn link_blob_in(
 ) -> Result<bool, IndexError> {
     // First, so that the digest's fence row stays locked until commit (see `gc.rs`).
     crate::gc::release_hold_in(conn, digest).await?;
-    record_blob_in(conn, repository, digest, size, upload, None).await
+    record_blob_in(conn, repository, digest, size, upload).await
 }
 
 /// Ends `upload` (if given) and records the blob and its link, in one batch within the
-/// caller's transaction; the caller has locked the digest's fence row, and `drop_fence` names
-/// the digest when that row goes in the same batch. `false` when the session had ended
-/// already: the caller rolls back.
+/// caller's transaction; the caller has locked the digest's fence row. `false` when the
+/// session had ended already: the caller rolls back.
 async fn record_blob_in(
     conn: &mut impl Runner,
     repository: &RepoName,
     digest: &Digest,
     size: u64,
     upload: Option<UploadEnd>,
-    drop_fence: Option<&Digest>,
 ) -> Result<bool, IndexError> {
     let mut batch = Batch::default();
-    if let Some(digest) = drop_fence {
-        crate::gc::drop_fence_into(&mut batch, digest);
-    }
     let ending = upload.map(|end| crate::uploads::end_upload_into(&mut batch, end, Some(repository)));
     let link = record_blob_into(&mut batch, repository, digest, size);
     let affected = batch.run(conn).await?;
@@ -165,9 +187,8 @@ pub(crate) fn link_into(batch: &mut Batch, repository: &RepoName, digest: &Diges
 }
 
 impl Index {
-    /// Locks `digest` against the collector for placing and recording it (`BlobRecording`).
-    /// Fails with `BlobBeingCollected` while the collector is deleting it (the caller waits
-    /// and asks again).
+    /// Starts recording `digest` (`BlobRecording`): on SQLite it waits for the write lock, on
+    /// PostgreSQL it takes a writer connection (`BEGIN` goes with the recording's batch).
     ///
     /// The recording's commit is `Deferred` (see `Commit`): a blob nothing references yet is
     /// the one write a database crash may take back. The push's manifest, whose commit is
@@ -175,19 +196,8 @@ impl Index {
     /// is refused (`MANIFEST_BLOB_UNKNOWN`), so the client pushes the blob again. Meanwhile
     /// the object is a stray, which the collector removes or the next push of it replaces.
     pub async fn begin_recording(&self, digest: &Digest) -> Result<BlobRecording<'_>, IndexError> {
-        let mut tx = self.begin_write_tx(Commit::Deferred).await?;
-        // Takes no hold: the lock on the row (on SQLite, the write lock `BEGIN IMMEDIATE`
-        // took) lasts as long as the transaction.
-        // On PostgreSQL the row the upsert inserted (nobody else holds the digest) is removed
-        // by the recording's last batch rather than by a round trip of its own now.
-        let drop_fence = match &mut tx {
-            WriteTx::Sqlite(_) => {
-                crate::gc::check_fence_in(&mut tx, digest).await?;
-                false
-            }
-            WriteTx::Postgres(_) => crate::gc::upsert_fence_in(&mut tx, digest, "blob_locks.holds").await?,
-        };
-        Ok(BlobRecording { tx, digest: digest.clone(), drop_fence })
+        let tx = self.begin_write_tx(Commit::Deferred).await?;
+        Ok(BlobRecording { tx, digest: digest.clone() })
     }
 
     /// The size of `digest` if `repository` links it.

@@ -19,7 +19,7 @@ use wasmhub_oci::{Digest, RepoName};
 use crate::batch::{Batch, Runner};
 use crate::blobs::{ensure_repository, link_into};
 use crate::connection::Commit;
-use crate::rows::Columns;
+use crate::rows::{BatchRow, Columns};
 use crate::{digest_of, now_millis, Index, IndexError};
 
 /// A writer's hold older than this is from a crashed process: the collector may override it.
@@ -47,51 +47,45 @@ pub(crate) async fn release_hold_in(conn: &mut impl Runner, digest: &Digest) -> 
 }
 
 /// Locks the digest's fence row until the caller commits, setting `holds` to `holds`
-/// (an SQL expression); refuses while the collector is deleting the digest. The row is
-/// dropped when nobody holds it any more.
+/// (an SQL expression); refuses while the collector is deleting the digest. One round trip.
 pub(crate) async fn lock_fence_in(conn: &mut impl Runner, digest: &Digest, holds: &str) -> Result<(), IndexError> {
-    if upsert_fence_in(conn, digest, holds).await? {
-        let mut unheld = Batch::default();
-        drop_fence_into(&mut unheld, digest);
-        unheld.run(conn).await?;
-    }
-    Ok(())
+    let mut batch = Batch::default();
+    let upsert = lock_fence_into(&mut batch, digest, holds);
+    let outcomes = batch.run_returning(conn).await?;
+    refuse_if_collecting(&outcomes[upsert].rows, digest)
 }
 
-/// Adds the removal of the digest's fence row to `batch`, for a row `upsert_fence_in` found
-/// unheld: it stays locked until commit, deleted.
-pub(crate) fn drop_fence_into(batch: &mut Batch, digest: &Digest) {
-    batch.push("DELETE FROM blob_locks WHERE digest = $1").bind(digest.to_string());
-}
-
-/// `lock_fence_in` without removing the row: whether nobody holds it (the caller adds
-/// `drop_fence_into` to a later batch of the same transaction).
-pub(crate) async fn upsert_fence_in(conn: &mut impl Runner, digest: &Digest, holds: &str) -> Result<bool, IndexError> {
-    let mut upsert = Batch::default();
-    upsert
+/// Adds `lock_fence_in`'s statements to `batch`: the upsert, which locks the row, and the
+/// row's removal when nobody holds it any more and no collector is at it (a deleted row stays
+/// locked until commit). Returns the upsert's statement, for `refuse_if_collecting`.
+pub(crate) fn lock_fence_into(batch: &mut Batch, digest: &Digest, holds: &str) -> usize {
+    let upsert = batch
         .push(format!(
             "INSERT INTO blob_locks (digest, holds, held_at) VALUES ($1, 0, $2)
              ON CONFLICT (digest) DO UPDATE SET holds = {holds}
-             RETURNING holds, collecting_since"
+             RETURNING collecting_since"
         ))
         .bind(digest.to_string())
-        .bind(now_millis());
-    let outcomes = upsert.run_returning(conn).await?;
-    let row = outcomes[0].rows.first().ok_or_else(|| IndexError::Corrupt("a fence upsert returned no row".into()))?;
-    if row.field::<Option<i64>>("collecting_since")?.is_some() {
-        return Err(IndexError::BlobBeingCollected(digest.clone()));
-    }
-    Ok(row.field::<i64>("holds")? == 0)
+        .bind(now_millis())
+        .index();
+    batch
+        .push("DELETE FROM blob_locks WHERE digest = $1 AND holds = 0 AND collecting_since IS NULL")
+        .bind(digest.to_string());
+    upsert
 }
 
-/// SQLite's form of `lock_fence_in(conn, digest, "blob_locks.holds")` for a transaction begun
-/// with `BEGIN IMMEDIATE`: that already holds the database's only write lock until commit, so
-/// the collector (in this process or another) cannot fence the digest meanwhile, and reading
-/// the row is enough. One statement instead of an upsert and a delete.
-pub(crate) async fn check_fence_in(conn: &mut impl Runner, digest: &Digest) -> Result<(), IndexError> {
-    let mut read = Batch::default();
-    read.push("SELECT collecting_since FROM blob_locks WHERE digest = $1").bind(digest.to_string());
-    match read.run_returning(conn).await?[0].rows.first() {
+/// SQLite's form of `lock_fence_into(batch, digest, "blob_locks.holds")` for a transaction
+/// begun with `BEGIN IMMEDIATE`: that already holds the database's only write lock until
+/// commit, so the collector (in this process or another) cannot fence the digest meanwhile,
+/// and reading the row is enough. Returns the read's statement, for `refuse_if_collecting`.
+pub(crate) fn check_fence_into(batch: &mut Batch, digest: &Digest) -> usize {
+    batch.push("SELECT collecting_since FROM blob_locks WHERE digest = $1").bind(digest.to_string()).index()
+}
+
+/// `BlobBeingCollected` if the fence row `rows` read (by `lock_fence_into` or
+/// `check_fence_into`) says the collector is deleting the digest.
+pub(crate) fn refuse_if_collecting(rows: &[BatchRow], digest: &Digest) -> Result<(), IndexError> {
+    match rows.first() {
         Some(row) if row.field::<Option<i64>>("collecting_since")?.is_some() => {
             Err(IndexError::BlobBeingCollected(digest.clone()))
         }

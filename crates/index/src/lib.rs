@@ -40,7 +40,7 @@ mod wasm;
 
 pub use accounts::{Role, User};
 pub use audit::{AuditEntry, AuditQuery, AuditRecord};
-pub use blobs::BlobRecording;
+pub use blobs::{BlobRecording, WrittenRecording};
 pub use catalog::{RepositorySummary, TagDetails, TagSummary};
 pub use connection::{Backend, Index};
 pub use deliveries::{AttemptOutcome, Delivery, DeliveryStatus};

@@ -35,7 +35,7 @@ async fn a_write_waits_for_another_connections_lock_without_blocking_the_thread(
     let recording = index.begin_recording(&digest).await.unwrap();
     let began = Instant::now();
     assert!(began >= released.await.unwrap(), "began before the other lock was released");
-    assert!(recording.commit(&repository, 5, None).await.unwrap());
+    recording.write(&repository, 5, None).await.unwrap().expect("no session to end").commit().await.unwrap();
     assert_eq!(index.repository_blob_size(&repository, &digest).await.unwrap(), Some(5));
 }
 
@@ -46,10 +46,11 @@ async fn a_recording_dropped_unfinished_rolls_back_and_frees_the_writer() {
     let repository = RepoName::from_str("team/dropped").unwrap();
     let (dropped, kept) = (Digest::sha256_of(b"dropped"), Digest::sha256_of(b"kept"));
 
+    // Rows written, object never placed: dropped before its commit.
     let recording = index.begin_recording(&dropped).await.unwrap();
-    drop(recording);
+    drop(recording.write(&repository, 7, None).await.unwrap().expect("no session to end"));
     let recording = index.begin_recording(&kept).await.unwrap();
-    assert!(recording.commit(&repository, 4, None).await.unwrap());
+    recording.write(&repository, 4, None).await.unwrap().expect("no session to end").commit().await.unwrap();
 
     assert_eq!(index.repository_blob_size(&repository, &dropped).await.unwrap(), None);
     assert_eq!(index.repository_blob_size(&repository, &kept).await.unwrap(), Some(4));
@@ -78,7 +79,14 @@ async fn the_wal_is_checkpointed_while_the_writer_commits() {
         async move {
             let digest = Digest::sha256_of(n.to_string().as_bytes());
             let recording = index.begin_recording(&digest).await.unwrap();
-            assert!(recording.commit(repository, n as u64, None).await.unwrap());
+            recording
+                .write(repository, n as u64, None)
+                .await
+                .unwrap()
+                .expect("no session to end")
+                .commit()
+                .await
+                .unwrap();
         }
     };
     for n in 0..20 {

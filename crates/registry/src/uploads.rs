@@ -17,7 +17,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use bytes::Bytes;
 use futures::{Stream, StreamExt};
-use wasmhub_index::{BlobRecording, IndexError, UploadEnd, UploadLookup, UploadSession};
+use wasmhub_index::{IndexError, UploadEnd, UploadLookup, UploadSession, WrittenRecording};
 use wasmhub_oci::{Algorithm, ContentRange, Digest, DigestHasher, RepoName, UploadId};
 use wasmhub_storage::{PartKey, StorageError, WrittenPart};
 
@@ -318,9 +318,10 @@ impl Registry {
 
     /// Makes the verified `parts` the blob `digest` in storage and records it in `repository`,
     /// ending the session `upload` if given, safely against a concurrent garbage collection
-    /// (`gc.rs`). A quick placement (a rename) happens inside the recording transaction, whose
-    /// lock on the digest's fence row keeps the collector out: one write transaction. A slow
-    /// one (composing parts) takes a hold first, so that no transaction stays open meanwhile.
+    /// (`gc.rs`). A quick placement (a rename) happens inside the recording transaction, after
+    /// its rows are written and before they become visible; its lock on the digest's fence row
+    /// keeps the collector out: one write transaction. A slow one (composing parts) takes a
+    /// hold first, so that no transaction stays open meanwhile.
     async fn place_and_record(
         &self,
         repository: &RepoName,
@@ -330,12 +331,17 @@ impl Registry {
         upload: Option<UploadEnd>,
     ) -> Result<(), RegistryError> {
         let recorded = if self.storage.places_quickly(parts, size) {
-            let recording = self.begin_recording(digest).await?;
-            if let Err(error) = self.storage.commit_blob(parts, digest).await {
-                recording.abandon().await?;
-                return Err(error.into());
+            match self.write_recording(repository, digest, size, upload).await? {
+                Some(recording) => {
+                    if let Err(error) = self.storage.commit_blob(parts, digest).await {
+                        recording.abandon().await?;
+                        return Err(error.into());
+                    }
+                    recording.commit().await?;
+                    true
+                }
+                None => false,
             }
-            recording.commit(repository, size, upload).await?
         } else {
             self.with_blob_hold(digest, || async {
                 self.storage.commit_blob(parts, digest).await?;
@@ -355,12 +361,20 @@ impl Registry {
         Ok(())
     }
 
-    /// `Index::begin_recording`, waiting (as `with_blob_hold` does) while the collector is
-    /// deleting the digest.
-    async fn begin_recording(&self, digest: &Digest) -> Result<BlobRecording<'_>, RegistryError> {
+    /// Begins a recording and writes its rows (`BlobRecording::write`), waiting (as
+    /// `with_blob_hold` does) while the collector is deleting the digest. `None` when the
+    /// session had ended.
+    async fn write_recording(
+        &self,
+        repository: &RepoName,
+        digest: &Digest,
+        size: u64,
+        upload: Option<UploadEnd>,
+    ) -> Result<Option<WrittenRecording<'_>>, RegistryError> {
         let deadline = Instant::now() + FENCE_WAIT;
         loop {
-            match self.index.begin_recording(digest).await {
+            let recording = self.index.begin_recording(digest).await?;
+            match recording.write(repository, size, upload).await {
                 Err(IndexError::BlobBeingCollected(_)) if Instant::now() < deadline => {
                     tokio::time::sleep(FENCE_POLL).await
                 }
