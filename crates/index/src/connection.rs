@@ -291,6 +291,7 @@ pub(crate) mod tests {
     use super::*;
     use crate::batch::Batch;
     use crate::rows::Columns;
+    use sqlx::Connection;
 
     /// The PostgreSQL the unit tests use: `WASMHUB_TEST_POSTGRES_URL`, as for the integration
     /// tests.
@@ -317,5 +318,29 @@ pub(crate) mod tests {
             assert_eq!(synchronous_commit(&mut tx).await, expected, "{commit:?}");
             tx.commit().await.unwrap();
         }
+    }
+
+    /// A pooled connection the server dropped while it sat idle is found by the ping it gets
+    /// before being lent again (`PING_IF_IDLE_FOR`), and replaced: the read succeeds.
+    #[tokio::test]
+    async fn a_connection_dropped_while_idle_is_replaced_before_it_is_lent() {
+        let name = format!("wasmhub_idle_{}", std::process::id());
+        let separator = if postgres_url().contains('?') { "&" } else { "?" };
+        let index = Index::connect(&format!("{}{separator}application_name={name}", postgres_url())).await.unwrap();
+        let read = || sqlx::query_scalar::<_, i64>("SELECT pg_backend_pid()::BIGINT").fetch_one(&index.pool);
+        let before = read().await.unwrap();
+        let mut admin = sqlx::AnyConnection::connect(&postgres_url()).await.unwrap();
+        let dropped: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM (SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+                                   WHERE application_name = $1) dropped",
+        )
+        .bind(&name)
+        .fetch_one(&mut admin)
+        .await
+        .unwrap();
+        assert!(dropped >= 1, "no connection of the pool was found to drop");
+        tokio::time::sleep(PING_IF_IDLE_FOR + Duration::from_millis(200)).await;
+        let after = read().await.expect("the dropped connection was lent without a ping");
+        assert_ne!(before, after);
     }
 }
