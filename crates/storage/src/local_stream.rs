@@ -87,21 +87,15 @@ where
     }
 }
 
-/// A local file opened for reading: small enough to have been read already, or to stream
-/// (`len` bytes from `offset`).
-enum Opened {
-    Whole(Bytes),
-    Stream { file: std::fs::File, offset: u64, len: u64 },
-}
-
 /// Streams a local file from one blocking task, in `LOCAL_READ_CHUNK` windows mapped from the
 /// page cache (`mapped.rs`: hyper copies from there into the socket, with no copy into a
 /// buffer of ours first), at most `LOCAL_READ_AHEAD` windows ahead of the client. A blob of
 /// one chunk or less is read whole when opened.
 pub(crate) async fn read_local(file: PathBuf, range: Option<(u64, u64)>) -> Result<BlobStream, StorageError> {
     use std::io::{Read, Seek};
-    let opened = tokio::task::spawn_blocking(move || -> Result<_, StorageError> {
-        let mut handle = match std::fs::File::open(&file) {
+    // Opening is a lookup, not I/O of the blob's bytes: on this thread (`INLINE_FILE_BYTES`).
+    let (mut handle, offset, len) = local::run_file_op(0, move || {
+        let handle = match std::fs::File::open(&file) {
             Ok(handle) => handle,
             Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
                 return Err(StorageError::NotFound(file.display().to_string()))
@@ -109,24 +103,24 @@ pub(crate) async fn read_local(file: PathBuf, range: Option<(u64, u64)>) -> Resu
             Err(error) => return Err(error.into()),
         };
         let size = handle.metadata()?.len();
-        let (offset, len) = match range {
-            Some((first, last)) => (first, (last + 1).min(size).saturating_sub(first)),
-            None => (0, size),
-        };
-        // Most blobs of Wasm artifacts are small: no second blocking task and no channel.
-        if len <= LOCAL_READ_CHUNK as u64 {
+        Ok(match range {
+            Some((first, last)) => (handle, first, (last + 1).min(size).saturating_sub(first)),
+            None => (handle, 0, size),
+        })
+    })
+    .await?;
+    // Most blobs of Wasm artifacts are small: read whole, no second task and no channel.
+    if len <= LOCAL_READ_CHUNK as u64 {
+        let whole = local::run_file_op(len as usize, move || {
             let mut whole = Vec::with_capacity(len as usize);
             handle.seek(std::io::SeekFrom::Start(offset))?;
             handle.take(len).read_to_end(&mut whole)?;
-            return Ok(Opened::Whole(Bytes::from(whole)));
-        }
-        Ok(Opened::Stream { file: handle, offset, len })
-    });
-    let (file, mut offset, mut remaining) =
-        match opened.await.map_err(|e| StorageError::Io(std::io::Error::other(e)))?? {
-            Opened::Stream { file, offset, len } => (file, offset, len),
-            Opened::Whole(whole) => return Ok(futures::stream::once(async move { Ok(whole) }).boxed()),
-        };
+            Ok(Bytes::from(whole))
+        })
+        .await?;
+        return Ok(futures::stream::once(async move { Ok(whole) }).boxed());
+    }
+    let (file, mut offset, mut remaining) = (handle, offset, len);
     let (sender, receiver) = tokio::sync::mpsc::channel::<Result<Bytes, StorageError>>(LOCAL_READ_AHEAD);
     tokio::task::spawn_blocking(move || {
         while remaining > 0 {
