@@ -34,7 +34,8 @@ impl<'a> BlobRecording<'a> {
     /// Locks the digest against the collector and writes the blob's row and its link into
     /// `repository`, all in one batch (one round trip on PostgreSQL); with `upload`, that
     /// session ends too. `None`, rolled back, when the session had ended (finished or
-    /// cancelled concurrently); `BlobBeingCollected` while the collector is deleting the
+    /// cancelled concurrently), or when a session without a row of its own had one with bytes
+    /// (`end_upload_with_blob_into`); `BlobBeingCollected` while the collector is deleting the
     /// digest (the caller waits and begins again).
     pub async fn write(
         mut self,
@@ -51,7 +52,7 @@ impl<'a> BlobRecording<'a> {
             // again at once unless someone holds it (the deleted row stays locked as long).
             WriteTx::Postgres(_) => crate::gc::lock_fence_into(&mut batch, &self.digest, "blob_locks.holds"),
         };
-        let ending = upload.map(|end| crate::uploads::end_upload_into(&mut batch, end, Some(repository)));
+        let ending = upload.map(|end| crate::uploads::end_upload_with_blob_into(&mut batch, end, repository));
         let link = record_blob_into(&mut batch, repository, &self.digest, size);
         let outcomes = batch.run_returning(&mut self.tx).await?;
         crate::gc::refuse_if_collecting(&outcomes[fence].rows, &self.digest)?;
@@ -125,7 +126,7 @@ async fn record_blob_in(
     upload: Option<UploadEnd>,
 ) -> Result<bool, IndexError> {
     let mut batch = Batch::default();
-    let ending = upload.map(|end| crate::uploads::end_upload_into(&mut batch, end, Some(repository)));
+    let ending = upload.map(|end| crate::uploads::end_upload_with_blob_into(&mut batch, end, repository));
     let link = record_blob_into(&mut batch, repository, digest, size);
     let affected = batch.run(conn).await?;
     if ending.is_some_and(|ending| !ending.ended(&affected)) {

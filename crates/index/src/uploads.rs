@@ -246,3 +246,24 @@ pub(crate) fn end_upload_into(batch: &mut Batch, end: UploadEnd, repository: Opt
     };
     Ending { marked, deleted: Some(deleted) }
 }
+
+/// `end_upload_into` for a session whose blob is being recorded. A session without a row
+/// (`recorded: false`) is ended only if no chunk has given it bytes meanwhile: its `PUT` is
+/// taken for the whole blob without a look at the session first (`finish_upload`), and when
+/// the session turns out to have bytes the caller rolls back, looks, and appends the body as
+/// the session's last chunk instead.
+pub(crate) fn end_upload_with_blob_into(batch: &mut Batch, end: UploadEnd, repository: &RepoName) -> Ending {
+    if end.recorded {
+        return end_upload_into(batch, end, Some(repository));
+    }
+    let marked = batch
+        .push(
+            "INSERT INTO ended_uploads (id, ended_at)
+             SELECT $1, $2 WHERE NOT EXISTS (SELECT 1 FROM uploads WHERE id = $1 AND size > 0)
+             ON CONFLICT (id) DO NOTHING",
+        )
+        .bind(end.id.to_string())
+        .bind(now_millis())
+        .index();
+    Ending { marked, deleted: None }
+}

@@ -261,6 +261,34 @@ impl Registry {
         E: Into<Box<dyn StdError + Send + Sync>>,
     {
         self.authorize(caller, repository, Action::Push).await?;
+        // The usual small push: a `POST`, then this `PUT` with the whole blob, on an id issued
+        // here. It is taken for a whole blob without reading the session first (one index
+        // round trip less); the recording checks that no chunk gave the session bytes, and
+        // `finish_unexpected` takes over when one did.
+        if let Some(body) = last_chunk {
+            if digest.algorithm() == SESSION_ALGORITHM && range.is_none_or(|range| range.first == 0) {
+                if let Some(issued) = self.issued_session(repository, id).await? {
+                    return self.finish_issued_in_one_put(repository, id, &issued, digest, range, body).await;
+                }
+            }
+            return self.finish_session(repository, id, digest, range, Some(body)).await;
+        }
+        self.finish_session(repository, id, digest, range, None::<S>).await
+    }
+
+    /// `finish_upload` after reading the session.
+    async fn finish_session<S, E>(
+        &self,
+        repository: &RepoName,
+        id: UploadId,
+        digest: &Digest,
+        range: Option<ContentRange>,
+        last_chunk: Option<S>,
+    ) -> Result<(), RegistryError>
+    where
+        S: Stream<Item = Result<Bytes, E>> + Send,
+        E: Into<Box<dyn StdError + Send + Sync>>,
+    {
         let mut session = self.session(repository, id).await?;
         if let Some(body) = last_chunk {
             if session.size == 0 && digest.algorithm() == SESSION_ALGORITHM {
@@ -314,6 +342,79 @@ impl Registry {
             return Err(RegistryError::DigestMismatch { expected: digest.clone(), actual });
         }
         self.place_and_record(repository, digest, parts, part.size, Some(end_of(id, session))).await
+    }
+
+    /// `finish_in_one_put` for an issued session that was not read first: it may have ended,
+    /// or chunks may have given it a row with bytes. A body that matches the digest and
+    /// places quickly is recorded as usual (the recording refuses in both cases); otherwise,
+    /// or when it refused, `finish_unexpected` reads the session and decides.
+    async fn finish_issued_in_one_put<S, E>(
+        &self,
+        repository: &RepoName,
+        id: UploadId,
+        issued: &UploadSession,
+        digest: &Digest,
+        range: Option<ContentRange>,
+        body: S,
+    ) -> Result<(), RegistryError>
+    where
+        S: Stream<Item = Result<Bytes, E>> + Send,
+        E: Into<Box<dyn StdError + Send + Sync>>,
+    {
+        let (part, hasher) = self.write_chunk(id, issued, range, body).await?;
+        let actual = hasher.finish();
+        let parts: &[PartKey] = if part.size == 0 { &[] } else { std::slice::from_ref(&part.key) };
+        // A slow placement happens before its recording, so it waits for the session's read.
+        if &actual == digest && self.storage.places_quickly(parts, part.size) {
+            match self.place_and_record(repository, digest, parts, part.size, Some(end_of(id, issued))).await {
+                Err(RegistryError::UploadUnknown) => {}
+                done => return done,
+            }
+        }
+        self.finish_unexpected(repository, id, digest, range, part, actual).await
+    }
+
+    /// The session of `finish_issued_in_one_put`, read after all. `part` (the body, hashing
+    /// to `actual`) becomes the last chunk of a session with bytes; a session without any
+    /// gets the body as its blob, or the digest mismatch it would have got; an ended one is
+    /// unknown.
+    async fn finish_unexpected(
+        &self,
+        repository: &RepoName,
+        id: UploadId,
+        digest: &Digest,
+        range: Option<ContentRange>,
+        part: WrittenPart,
+        actual: Digest,
+    ) -> Result<(), RegistryError> {
+        let parts: &[PartKey] = if part.size == 0 { &[] } else { std::slice::from_ref(&part.key) };
+        let (result, placed) = match self.index.upload(id, repository).await? {
+            UploadLookup::Ended => (Err(RegistryError::UploadUnknown), false),
+            UploadLookup::Open(session) if session.size > 0 => {
+                let body = match parts.first() {
+                    None => Ok(None),
+                    Some(key) => self.storage.read_part(key).await.map(Some),
+                };
+                let result = match body {
+                    Ok(body) => self.finish_session(repository, id, digest, range, body).await,
+                    Err(error) => Err(error.into()),
+                };
+                (result, false)
+            }
+            session => {
+                let end = UploadEnd { id, recorded: matches!(session, UploadLookup::Open(_)) };
+                if &actual == digest {
+                    (self.place_and_record(repository, digest, parts, part.size, Some(end)).await, true)
+                } else {
+                    let discarded = self.discard(end).await;
+                    (discarded.and(Err(RegistryError::DigestMismatch { expected: digest.clone(), actual })), false)
+                }
+            }
+        };
+        if !placed {
+            self.storage.delete_parts(parts).await;
+        }
+        result
     }
 
     /// Makes the verified `parts` the blob `digest` in storage and records it in `repository`,

@@ -143,6 +143,27 @@ async fn the_closing_put_may_carry_the_last_chunk() {
     assert_eq!(pulled(&server, "ns/app", &sha256(BLOB)).await.as_deref(), Some(BLOB));
 }
 
+/// A closing `PUT` with a body and no `Content-Range` is first taken for a whole blob (the
+/// session is not read, `finish_upload`); after chunks, its body is their last chunk after all,
+/// and an empty streamed body (chunked encoding, no length) adds nothing.
+#[tokio::test]
+async fn a_closing_put_without_a_range_after_chunks_appends_its_body() {
+    let server = TestServer::start().await;
+    let url = start(&server, "ns/app").await;
+    assert_eq!(patch(&server, &url, None, &BLOB[..10]).await.status(), 202);
+    let response = finish(&server, &url, &sha256(BLOB), &BLOB[10..]).await;
+    assert_eq!(response.status(), 201);
+    assert_eq!(pulled(&server, "ns/app", &sha256(BLOB)).await.as_deref(), Some(BLOB));
+
+    let other = b"streamed, then closed by an empty streamed PUT";
+    let url = start(&server, "ns/app").await;
+    assert_eq!(patch(&server, &url, None, other).await.status(), 202);
+    let response =
+        server.client.put(&url).query(&[("digest", sha256(other))]).body(streamed(&[])).send().await.unwrap();
+    assert_eq!(response.status(), 201);
+    assert_eq!(pulled(&server, "ns/app", &sha256(other)).await.as_deref(), Some(&other[..]));
+}
+
 #[tokio::test]
 async fn out_of_order_chunks_are_416_and_the_session_survives() {
     let server = TestServer::start().await;
@@ -351,7 +372,11 @@ async fn a_finished_upload_session_cannot_be_reused() {
     let server = TestServer::start().await;
     let url = start(&server, "ns/app").await;
     assert_eq!(finish(&server, &url, &sha256(BLOB), BLOB).await.status(), 201);
-    for response in [status(&server, &url).await, patch(&server, &url, None, b"more").await] {
+    for response in [
+        status(&server, &url).await,
+        patch(&server, &url, None, b"more").await,
+        finish(&server, &url, &sha256(BLOB), BLOB).await,
+    ] {
         assert_eq!(response.status(), 404, "after the closing PUT");
         assert_eq!(error_code(response).await, "BLOB_UPLOAD_UNKNOWN");
     }
