@@ -18,11 +18,6 @@ pub(crate) async fn registry(database_url: &str) -> anyhow::Result<Registry> {
     Ok(Registry::new(index, storage, Default::default()))
 }
 
-/// Records a change made from the command line in the audit log (actor `cli`).
-async fn audit(registry: &Registry, action: &str, target: &str, detail: Option<serde_json::Value>) {
-    registry.record_audit(&Actor::cli(), action, None, target, detail).await
-}
-
 fn name(text: &str) -> anyhow::Result<Namespace> {
     text.parse().with_context(|| format!("{text:?}"))
 }
@@ -40,20 +35,17 @@ pub async fn user(command: UserCommand) -> anyhow::Result<()> {
     match command {
         UserCommand::Add { database, name: user, password: given, admin } => {
             let registry = registry(&database.database_url).await?;
-            registry.create_user(&name(&user)?, &password(given)?, admin).await?;
-            audit(&registry, "user.create", &user, Some(serde_json::json!({ "admin": admin }))).await;
+            registry.create_user(&name(&user)?, &password(given)?, admin, &Actor::cli()).await?;
             println!("created user {user}{}", if admin { " (administrator)" } else { "" });
         }
         UserCommand::Passwd { database, name: user, password: given } => {
             let registry = registry(&database.database_url).await?;
-            registry.set_password(&name(&user)?, &password(given)?).await?;
-            audit(&registry, "user.password", &user, None).await;
+            registry.set_password(&name(&user)?, &password(given)?, &Actor::cli()).await?;
             println!("password of {user} changed");
         }
         UserCommand::Disable { database, name: user, enable } => {
             let registry = registry(&database.database_url).await?;
-            registry.set_user_disabled(&name(&user)?, !enable).await?;
-            audit(&registry, if enable { "user.enable" } else { "user.disable" }, &user, None).await;
+            registry.set_user_disabled(&name(&user)?, !enable, &Actor::cli()).await?;
             println!("{user} {}", if enable { "enabled" } else { "disabled" });
         }
         UserCommand::List { database } => {
@@ -71,8 +63,7 @@ pub async fn org(command: OrgCommand) -> anyhow::Result<()> {
     match command {
         OrgCommand::Add { database, name: org, owner } => {
             let registry = registry(&database.database_url).await?;
-            registry.create_org(&name(&org)?, &name(&owner)?).await?;
-            audit(&registry, "org.create", &org, Some(serde_json::json!({ "owner": owner }))).await;
+            registry.create_org(&name(&org)?, &name(&owner)?, &Actor::cli()).await?;
             println!("created organisation {org}, owned by {owner}");
         }
         OrgCommand::Member { database, org, user, role, remove } => {
@@ -84,9 +75,7 @@ pub async fn org(command: OrgCommand) -> anyhow::Result<()> {
                 _ => bail!("give --role owner|maintainer|reader, or --remove"),
             };
             let registry = registry(&database.database_url).await?;
-            registry.set_org_member(&name(&org)?, &name(&user)?, role).await?;
-            let detail = serde_json::json!({ "role": role.map(Role::as_str) });
-            audit(&registry, "org.member", &format!("{org}/{user}"), Some(detail)).await;
+            registry.set_org_member(&name(&org)?, &name(&user)?, role, &Actor::cli()).await?;
             match role {
                 Some(role) => println!("{user} is now {role} of {org}"),
                 None => println!("{user} removed from {org}"),
@@ -104,16 +93,13 @@ pub async fn token(command: TokenCommand) -> anyhow::Result<()> {
             let scopes = scopes.split(',').map(str::parse).collect::<Result<Vec<_>, _>>()?;
             let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_millis() as i64;
             let expires = expires_in_days.map(|days| now + i64::from(days) * 86_400_000);
-            let (token, stored) = registry.create_token(&owner, &label, &scopes, expires).await?;
-            let detail = serde_json::json!({ "user": user, "name": stored.name, "scopes": stored.scopes });
-            audit(&registry, "token.create", &stored.id, Some(detail)).await;
+            let (token, stored) = registry.create_token(&owner, &label, &scopes, expires, &Actor::cli()).await?;
             eprintln!("token {} for {user} (scopes {}); shown only now:", stored.id, stored.scopes);
             println!("{token}");
         }
         TokenCommand::Revoke { database, id } => {
             let registry = registry(&database.database_url).await?;
-            registry.revoke_token(&id, None).await?;
-            audit(&registry, "token.revoke", &id, None).await;
+            registry.revoke_token(&id, None, &Actor::cli()).await?;
             println!("revoked {id}");
         }
     }

@@ -130,9 +130,7 @@ pub async fn webhook(command: WebhookCommand) -> anyhow::Result<()> {
             let events = events.iter().map(|kind| kind.parse::<EventKind>()).collect::<Result<Vec<_>, _>>();
             let events = events.map_err(anyhow::Error::msg)?;
             let registry = registry(&database).await?;
-            let webhook = registry.add_webhook(&scope, &url, &secret, &events).await?;
-            let target = webhook.id.to_string();
-            registry.record_audit(&Actor::cli(), "webhook.add", None, &target, None).await;
+            let webhook = registry.add_webhook(&scope, &url, &secret, &events, &Actor::cli()).await?;
             println!("{}", webhook.id);
         }
         WebhookCommand::List { database } => {
@@ -145,10 +143,9 @@ pub async fn webhook(command: WebhookCommand) -> anyhow::Result<()> {
         }
         WebhookCommand::Remove { database, id } => {
             let registry = registry(&database).await?;
-            if !registry.remove_webhook(id).await? {
+            if !registry.remove_webhook(id, &Actor::cli()).await? {
                 bail!("no webhook with id {id}");
             }
-            registry.record_audit(&Actor::cli(), "webhook.remove", None, &id.to_string(), None).await;
             println!("removed webhook {id}");
         }
         WebhookCommand::Deliveries { database, webhook, limit } => {

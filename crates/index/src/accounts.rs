@@ -7,6 +7,7 @@ use std::str::FromStr;
 use sqlx::Row;
 use wasmhub_oci::{Namespace, RepoName};
 
+use crate::audit::{audit_in, AuditEntry};
 use crate::{now_millis, Index, IndexError};
 
 /// A member's role in an organisation. Ordered: each role can do what the ones before it can.
@@ -85,11 +86,18 @@ impl Index {
 
     /// Creates a user; fails with `NameTaken` if a user or organisation already has the name
     /// (both own the namespace of their name).
-    pub async fn create_user(&self, name: &Namespace, password_hash: &str, is_admin: bool) -> Result<i64, IndexError> {
+    pub async fn create_user(
+        &self,
+        name: &Namespace,
+        password_hash: &str,
+        is_admin: bool,
+        audit: &AuditEntry<'_>,
+    ) -> Result<i64, IndexError> {
         let _guard = self.write_guard().await;
         if self.namespace_taken(name).await? {
             return Err(IndexError::NameTaken(name.to_string()));
         }
+        let mut tx = self.begin_write().await?;
         let row = sqlx::query(
             "INSERT INTO users (name, password_hash, is_admin, created_at) VALUES ($1, $2, $3, $4) RETURNING id",
         )
@@ -97,8 +105,10 @@ impl Index {
         .bind(password_hash)
         .bind(i64::from(is_admin))
         .bind(now_millis())
-        .fetch_one(&self.pool)
+        .fetch_one(&mut *tx)
         .await?;
+        audit_in(&mut tx, audit).await?;
+        tx.commit().await?;
         Ok(row.try_get("id")?)
     }
 
@@ -140,32 +150,36 @@ impl Index {
     }
 
     /// Sets a user's password, and ends their web sessions (signed in with the old one).
-    pub async fn set_password(&self, name: &Namespace, password_hash: &str) -> Result<bool, IndexError> {
-        let _guard = self.write_guard().await;
-        let result = sqlx::query(
+    pub async fn set_password(
+        &self,
+        name: &Namespace,
+        password_hash: &str,
+        audit: &AuditEntry<'_>,
+    ) -> Result<bool, IndexError> {
+        let change = sqlx::query(
             "UPDATE users SET password_hash = $1, session_generation = session_generation + 1 WHERE name = $2",
         )
         .bind(password_hash)
-        .bind(name.as_str())
-        .execute(&self.pool)
-        .await?;
-        Ok(result.rows_affected() > 0)
+        .bind(name.as_str());
+        Ok(self.execute_audited(change, audit).await? > 0)
     }
 
-    pub async fn set_disabled(&self, name: &Namespace, disabled: bool) -> Result<bool, IndexError> {
-        let _guard = self.write_guard().await;
+    pub async fn set_disabled(
+        &self,
+        name: &Namespace,
+        disabled: bool,
+        audit: &AuditEntry<'_>,
+    ) -> Result<bool, IndexError> {
         // A user disabled and enabled again does not get back the sessions of before.
-        let result =
+        let change =
             sqlx::query("UPDATE users SET disabled = $1, session_generation = session_generation + 1 WHERE name = $2")
                 .bind(i64::from(disabled))
-                .bind(name.as_str())
-                .execute(&self.pool)
-                .await?;
-        Ok(result.rows_affected() > 0)
+                .bind(name.as_str());
+        Ok(self.execute_audited(change, audit).await? > 0)
     }
 
     /// Creates an organisation with `owner` as its first owner.
-    pub async fn create_org(&self, name: &Namespace, owner: i64) -> Result<(), IndexError> {
+    pub async fn create_org(&self, name: &Namespace, owner: i64, audit: &AuditEntry<'_>) -> Result<(), IndexError> {
         let _guard = self.write_guard().await;
         if self.namespace_taken(name).await? {
             return Err(IndexError::NameTaken(name.to_string()));
@@ -182,13 +196,20 @@ impl Index {
             .bind(owner)
             .execute(&mut *tx)
             .await?;
+        audit_in(&mut tx, audit).await?;
         tx.commit().await?;
         Ok(())
     }
 
     /// Sets (or with `None` removes) a member's role. Returns false if the organisation does
     /// not exist.
-    pub async fn set_member(&self, org: &Namespace, user: i64, role: Option<Role>) -> Result<bool, IndexError> {
+    pub async fn set_member(
+        &self,
+        org: &Namespace,
+        user: i64,
+        role: Option<Role>,
+        audit: &AuditEntry<'_>,
+    ) -> Result<bool, IndexError> {
         let _guard = self.write_guard().await;
         let Some(row) = sqlx::query("SELECT id FROM organisations WHERE name = $1")
             .bind(org.as_str())
@@ -198,6 +219,7 @@ impl Index {
             return Ok(false);
         };
         let org_id: i64 = row.try_get("id")?;
+        let mut tx = self.begin_write().await?;
         match role {
             Some(role) => {
                 sqlx::query(
@@ -207,17 +229,19 @@ impl Index {
                 .bind(org_id)
                 .bind(user)
                 .bind(role.as_str())
-                .execute(&self.pool)
+                .execute(&mut *tx)
                 .await?;
             }
             None => {
                 sqlx::query("DELETE FROM org_members WHERE org_id = $1 AND user_id = $2")
                     .bind(org_id)
                     .bind(user)
-                    .execute(&self.pool)
+                    .execute(&mut *tx)
                     .await?;
             }
         }
+        audit_in(&mut tx, audit).await?;
+        tx.commit().await?;
         Ok(true)
     }
 
@@ -270,14 +294,16 @@ impl Index {
         row.map(|row| Ok(row.try_get::<i64, _>("private")? != 0)).transpose()
     }
 
-    pub async fn set_repository_private(&self, repository: &RepoName, private: bool) -> Result<bool, IndexError> {
-        let _guard = self.write_guard().await;
-        let result = sqlx::query("UPDATE repositories SET private = $1 WHERE name = $2")
+    pub async fn set_repository_private(
+        &self,
+        repository: &RepoName,
+        private: bool,
+        audit: &AuditEntry<'_>,
+    ) -> Result<bool, IndexError> {
+        let change = sqlx::query("UPDATE repositories SET private = $1 WHERE name = $2")
             .bind(i64::from(private))
-            .bind(repository.as_str())
-            .execute(&self.pool)
-            .await?;
-        Ok(result.rows_affected() > 0)
+            .bind(repository.as_str());
+        Ok(self.execute_audited(change, audit).await? > 0)
     }
 
     /// The key bearer tokens are signed with, created by whichever replica asks first.

@@ -1,6 +1,6 @@
 //! The audit log: who pushed, deleted, or changed access, to what, when, and from where.
-//! Writes that happen in the index (pushes, deletes) record their entry in the same
-//! transaction; the rest record it right after the change (`record_audit`).
+//! Every change records its entry in its own transaction: one that commits has its entry, one
+//! that fails or changes nothing has none, and a crash cannot leave one without the other.
 
 use sqlx::{AnyConnection, Row};
 
@@ -67,16 +67,26 @@ pub(crate) fn audit_into(batch: &mut Batch, entry: &AuditEntry<'_>) {
 }
 
 impl Index {
+    /// Runs `change`, one statement, and records `audit` in the same transaction if it
+    /// changed a row. How many rows it changed.
+    pub(crate) async fn execute_audited<'q>(
+        &self,
+        change: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>,
+        audit: &AuditEntry<'_>,
+    ) -> Result<u64, IndexError> {
+        let _guard = self.write_guard().await;
+        let mut tx = self.begin_write().await?;
+        let changed = change.execute(&mut *tx).await?.rows_affected();
+        if changed > 0 {
+            audit_in(&mut tx, audit).await?;
+        }
+        tx.commit().await?;
+        Ok(changed)
+    }
+
     /// Deletes the entries recorded before `before`; how many.
     pub async fn prune_audit(&self, before: std::time::SystemTime) -> Result<u64, IndexError> {
         self.delete_before("DELETE FROM audit_log WHERE at < $1", before).await
-    }
-
-    /// Records an entry in a transaction of its own.
-    pub async fn record_audit(&self, entry: &AuditEntry<'_>) -> Result<(), IndexError> {
-        let _guard = self.write_guard().await;
-        let mut conn = self.pool.acquire().await?;
-        audit_in(&mut conn, entry).await
     }
 
     /// One page of entries matching `query`, and how many match in all.

@@ -5,6 +5,7 @@ use wasmhub_oci::{Digest, RepoName};
 
 use crate::uploads::UploadEnd;
 
+use crate::audit::AuditEntry;
 use crate::batch::{Batch, Runner};
 use crate::connection::{Commit, WriteTx};
 use crate::rows::Columns;
@@ -255,16 +256,18 @@ impl Index {
     }
 
     /// Removes `repository`'s link to `digest`; the storage is reclaimed by garbage collection.
-    pub async fn unlink_blob(&self, repository: &RepoName, digest: &Digest) -> Result<bool, IndexError> {
-        let _guard = self.write_guard().await;
-        let result = sqlx::query(
+    pub async fn unlink_blob(
+        &self,
+        repository: &RepoName,
+        digest: &Digest,
+        audit: &AuditEntry<'_>,
+    ) -> Result<bool, IndexError> {
+        let change = sqlx::query(
             "DELETE FROM repository_blobs
              WHERE repository_id = (SELECT id FROM repositories WHERE name = $1) AND digest = $2",
         )
         .bind(repository.as_str())
-        .bind(digest.to_string())
-        .execute(&self.pool)
-        .await?;
-        Ok(result.rows_affected() > 0)
+        .bind(digest.to_string());
+        Ok(self.execute_audited(change, audit).await? > 0)
     }
 }

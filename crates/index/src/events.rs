@@ -11,6 +11,7 @@ use std::str::FromStr;
 
 use sqlx::{AnyConnection, Row};
 
+use crate::audit::AuditEntry;
 use crate::batch::Batch;
 use crate::rows::{BatchRow, Columns};
 use crate::{now_millis, Index, IndexError};
@@ -243,16 +244,20 @@ pub(crate) fn enqueue_into(batch: &mut Batch, event: &NewEvent, webhooks: &[Webh
 }
 
 impl Index {
-    /// Adds a webhook (`namespace` `None`: global); returns its id.
+    /// Adds a webhook (`namespace` `None`: global); returns its id. Audited as `webhook.add`
+    /// by `actor`, with `detail`, its target the new id.
     pub async fn add_webhook(
         &self,
         namespace: Option<&str>,
         url: &str,
         secret: &str,
         events: &[EventKind],
+        actor: &Actor,
+        detail: Option<String>,
     ) -> Result<i64, IndexError> {
         let _guard = self.write_guard().await;
-        let id = sqlx::query(
+        let mut tx = self.begin_write().await?;
+        let id: i64 = sqlx::query(
             "INSERT INTO webhooks (namespace, url, secret, events, created_at) VALUES ($1, $2, $3, $4, $5)
              RETURNING id",
         )
@@ -261,9 +266,13 @@ impl Index {
         .bind(secret)
         .bind(join_kinds(events))
         .bind(now_millis())
-        .fetch_one(&self.pool)
+        .fetch_one(&mut *tx)
         .await?
         .try_get("id")?;
+        let target = id.to_string();
+        let audit = AuditEntry { actor, action: "webhook.add", repository: None, target: &target, detail };
+        crate::audit::audit_in(&mut tx, &audit).await?;
+        tx.commit().await?;
         Ok(id)
     }
 
@@ -275,10 +284,9 @@ impl Index {
     }
 
     /// Removes a webhook and its undelivered deliveries. Returns whether it existed.
-    pub async fn remove_webhook(&self, id: i64) -> Result<bool, IndexError> {
-        let _guard = self.write_guard().await;
-        let result = sqlx::query("DELETE FROM webhooks WHERE id = $1").bind(id).execute(&self.pool).await?;
-        Ok(result.rows_affected() > 0)
+    pub async fn remove_webhook(&self, id: i64, audit: &AuditEntry<'_>) -> Result<bool, IndexError> {
+        let change = sqlx::query("DELETE FROM webhooks WHERE id = $1").bind(id);
+        Ok(self.execute_audited(change, audit).await? > 0)
     }
 
     /// Records an event in a transaction of its own (for changes made outside the index,

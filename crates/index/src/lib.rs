@@ -56,7 +56,7 @@ pub use projects::{NamespaceSummary, RepositoryFilter, RepositoryListing};
 pub use pulls::PullCounts;
 pub use retention::{ManifestRow, StoredPolicy, TagRow};
 pub use search::{query_words, text_words, Facets, SearchHit, SearchQuery, SearchResults, SearchSort, Visibility};
-pub use tokens::StoredToken;
+pub use tokens::{NewToken, StoredToken};
 pub use uploads::{UploadEnd, UploadLookup, UploadSession};
 pub use wasm::{AbiRow, ExportRow, ImportRow, ManifestCursor, ManifestRef, WasmOutcome, WasmRecord};
 

@@ -2,6 +2,7 @@
 
 use sqlx::Row;
 
+use crate::audit::{audit_in, AuditEntry};
 use crate::{now_millis, Index, IndexError};
 
 #[derive(Debug, Clone)]
@@ -34,30 +35,38 @@ fn token_from(row: &sqlx::any::AnyRow) -> Result<StoredToken, IndexError> {
 
 const COLUMNS: &str = "id, user_id, name, secret_hash, scopes, expires_at, revoked_at, last_used_at, created_at";
 
+/// A personal access token to store: its secret only as a hash.
+#[derive(Debug, Clone, Copy)]
+pub struct NewToken<'a> {
+    pub id: &'a str,
+    pub user_id: i64,
+    pub name: &'a str,
+    pub secret_hash: &'a str,
+    /// Comma-separated.
+    pub scopes: &'a str,
+    /// Milliseconds since the epoch.
+    pub expires_at: Option<i64>,
+}
+
 impl Index {
-    pub async fn create_token(
-        &self,
-        id: &str,
-        user_id: i64,
-        name: &str,
-        secret_hash: &str,
-        scopes: &str,
-        expires_at: Option<i64>,
-    ) -> Result<(), IndexError> {
+    pub async fn create_token(&self, token: &NewToken<'_>, audit: &AuditEntry<'_>) -> Result<(), IndexError> {
         let _guard = self.write_guard().await;
+        let mut tx = self.begin_write().await?;
         sqlx::query(
             "INSERT INTO access_tokens (id, user_id, name, secret_hash, scopes, expires_at, created_at)
              VALUES ($1, $2, $3, $4, $5, $6, $7)",
         )
-        .bind(id)
-        .bind(user_id)
-        .bind(name)
-        .bind(secret_hash)
-        .bind(scopes)
-        .bind(expires_at)
+        .bind(token.id)
+        .bind(token.user_id)
+        .bind(token.name)
+        .bind(token.secret_hash)
+        .bind(token.scopes)
+        .bind(token.expires_at)
         .bind(now_millis())
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await?;
+        audit_in(&mut tx, audit).await?;
+        tx.commit().await?;
         Ok(())
     }
 
@@ -78,18 +87,20 @@ impl Index {
     }
 
     /// Revokes a token (of `user_id`, when given). Returns whether a live token was revoked.
-    pub async fn revoke_token(&self, id: &str, user_id: Option<i64>) -> Result<bool, IndexError> {
-        let _guard = self.write_guard().await;
-        let result = sqlx::query(
+    pub async fn revoke_token(
+        &self,
+        id: &str,
+        user_id: Option<i64>,
+        audit: &AuditEntry<'_>,
+    ) -> Result<bool, IndexError> {
+        let change = sqlx::query(
             "UPDATE access_tokens SET revoked_at = $1
              WHERE id = $2 AND revoked_at IS NULL AND ($3 = -1 OR user_id = $3)",
         )
         .bind(now_millis())
         .bind(id)
-        .bind(user_id.unwrap_or(-1))
-        .execute(&self.pool)
-        .await?;
-        Ok(result.rows_affected() > 0)
+        .bind(user_id.unwrap_or(-1));
+        Ok(self.execute_audited(change, audit).await? > 0)
     }
 
     /// Records use, at most once a minute per token (a write per request would be wasteful).

@@ -48,10 +48,11 @@ async fn push(index: &Index, repo: &RepoName, content: &str, tags: &[&Tag]) -> R
 }
 
 async fn a_push_queues_one_delivery_per_matching_webhook_in_its_transaction(index: &Index) {
-    let everything = index.add_webhook(None, "http://global.test/", "s", &[]).await.unwrap();
-    let team = index.add_webhook(Some("team"), "http://team.test/", "s", &[]).await.unwrap();
-    let other = index.add_webhook(Some("other"), "http://other.test/", "s", &[]).await.unwrap();
-    let only_gc = index.add_webhook(None, "http://gc.test/", "s", &[EventKind::GcCompleted]).await.unwrap();
+    let everything = index.add_webhook(None, "http://global.test/", "s", &[], &Actor::cli(), None).await.unwrap();
+    let team = index.add_webhook(Some("team"), "http://team.test/", "s", &[], &Actor::cli(), None).await.unwrap();
+    let other = index.add_webhook(Some("other"), "http://other.test/", "s", &[], &Actor::cli(), None).await.unwrap();
+    let only_gc =
+        index.add_webhook(None, "http://gc.test/", "s", &[EventKind::GcCompleted], &Actor::cli(), None).await.unwrap();
     let v1: Tag = "v1".parse().unwrap();
     let digest = push(index, &name("team/app"), "manifest one", &[&v1]).await.unwrap();
 
@@ -77,7 +78,7 @@ async fn a_push_queues_one_delivery_per_matching_webhook_in_its_transaction(inde
 }
 
 async fn a_failed_push_queues_nothing_and_audits_nothing(index: &Index) {
-    index.add_webhook(None, "http://global.test/", "s", &[]).await.unwrap();
+    index.add_webhook(None, "http://global.test/", "s", &[], &Actor::cli(), None).await.unwrap();
     let repo = name("team/app");
     let digest = Digest::sha256_of(b"dangling");
     let missing = Digest::sha256_of(b"never pushed");
@@ -98,12 +99,14 @@ async fn a_failed_push_queues_nothing_and_audits_nothing(index: &Index) {
     let refused = index.put_manifest_as(&manifest, &alice()).await;
     assert!(matches!(refused, Err(IndexError::MissingReference(_))), "{refused:?}");
     assert!(index.deliveries(None, 10).await.unwrap().is_empty());
-    let (entries, total) = index.audit(&AuditQuery { limit: 10, ..Default::default() }).await.unwrap();
+    // (The webhook's own `webhook.add`, by `cli`, is the log's one entry.)
+    let pushes = AuditQuery { actor: Some("alice".into()), limit: 10, ..Default::default() };
+    let (entries, total) = index.audit(&pushes).await.unwrap();
     assert_eq!((entries.len(), total), (0, 0));
 }
 
 async fn moving_and_deleting_tags_queue_their_own_events(index: &Index) {
-    let hook = index.add_webhook(Some("team"), "http://team.test/", "s", &[]).await.unwrap();
+    let hook = index.add_webhook(Some("team"), "http://team.test/", "s", &[], &Actor::cli(), None).await.unwrap();
     let repo = name("team/app");
     let v1: Tag = "v1".parse().unwrap();
     let first = push(index, &repo, "first", &[&v1]).await.unwrap();
@@ -130,7 +133,7 @@ async fn moving_and_deleting_tags_queue_their_own_events(index: &Index) {
 }
 
 async fn a_claimed_delivery_is_not_claimed_again_until_its_lease_passes(index: &Index) {
-    index.add_webhook(None, "http://global.test/", "s", &[]).await.unwrap();
+    index.add_webhook(None, "http://global.test/", "s", &[], &Actor::cli(), None).await.unwrap();
     push(index, &name("team/app"), "leased", &[]).await.unwrap();
     let claimed = index.claim_deliveries(10, 3_600_000).await.unwrap();
     assert_eq!((claimed.len(), claimed[0].attempt), (1, 1));
@@ -185,7 +188,7 @@ async fn the_audit_log_filters_and_pages_newest_first(index: &Index) {
 }
 
 async fn pruning_forgets_finished_deliveries_and_keeps_pending_ones(index: &Index) {
-    index.add_webhook(None, "http://global.test/", "s", &[]).await.unwrap();
+    index.add_webhook(None, "http://global.test/", "s", &[], &Actor::cli(), None).await.unwrap();
     for content in ["delivered", "dead", "pending"] {
         push(index, &name("team/app"), content, &[]).await.unwrap();
     }

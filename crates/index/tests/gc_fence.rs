@@ -24,7 +24,15 @@ async fn hold_and_fence_exclude_each_other(index: &Index) {
     index.link_blob(&repo, &digest, 6).await.unwrap(); // records it and gives the hold back
     assert!(index.begin_collect(blobs, CollectTarget::Indexed, later()).await.unwrap().is_empty(), "linked");
 
-    assert!(index.unlink_blob(&repo, &digest).await.unwrap());
+    let (actor, target) = (wasmhub_index::Actor::cli(), digest.to_string());
+    let audit = wasmhub_index::AuditEntry {
+        actor: &actor,
+        action: "blob.delete",
+        repository: None,
+        target: &target,
+        detail: None,
+    };
+    assert!(index.unlink_blob(&repo, &digest, &audit).await.unwrap());
     assert_eq!(index.begin_collect(blobs, CollectTarget::Indexed, later()).await.unwrap(), blobs.to_vec());
     assert!(!index.hold_blob(&digest).await.unwrap(), "no push may place a fenced digest");
     assert!(!index.mount_blob(&repo, &digest).await.unwrap(), "nor mount it");

@@ -90,9 +90,22 @@ async fn blob_links_are_per_repository(index: &Index) {
     assert_eq!(index.repository_blob_size(&a, &blob).await.unwrap(), Some(4));
     assert_eq!(index.repository_blob_size(&b, &blob).await.unwrap(), None);
     assert_eq!(index.repositories_with_blob(&blob, 10).await.unwrap(), vec![a.clone()]);
-    assert!(index.unlink_blob(&a, &blob).await.unwrap());
-    assert!(!index.unlink_blob(&a, &blob).await.unwrap());
+    // The unlink and its audit entry commit together; an unlink that changes nothing has none.
+    let actor = wasmhub_index::Actor::cli();
+    let target = blob.to_string();
+    let audit = wasmhub_index::AuditEntry {
+        actor: &actor,
+        action: "blob.delete",
+        repository: Some(a.as_str()),
+        target: &target,
+        detail: None,
+    };
+    assert!(index.unlink_blob(&a, &blob, &audit).await.unwrap());
+    assert!(!index.unlink_blob(&a, &blob, &audit).await.unwrap());
     assert_eq!(index.repository_blob_size(&a, &blob).await.unwrap(), None);
+    let query = wasmhub_index::AuditQuery { action: Some("blob.delete".into()), limit: 10, ..Default::default() };
+    let (entries, total) = index.audit(&query).await.unwrap();
+    assert_eq!((total, entries[0].target.as_str(), entries[0].actor.as_str()), (1, target.as_str(), "cli"));
 }
 
 async fn upload_sessions_advance_only_from_their_current_size(index: &Index) {

@@ -3,8 +3,8 @@
 //! facets, filters and orders answer as the joined tables would. Run on both backends.
 
 use wasmhub_index::{
-    query_words, AbiRow, ExportRow, ImportRow, Index, NewManifest, SearchQuery, SearchResults, SearchSort, Visibility,
-    WasmOutcome, WasmRecord,
+    query_words, AbiRow, Actor, ExportRow, ImportRow, Index, NewManifest, SearchQuery, SearchResults, SearchSort,
+    Visibility, WasmOutcome, WasmRecord,
 };
 use wasmhub_oci::{Digest, MediaType, Namespace, RepoName, Tag};
 
@@ -22,6 +22,13 @@ on_both_backends!(
     a_user_with_more_private_repositories_than_are_listed_sees_them_all,
     a_module_with_thousands_of_exports_is_indexed_in_full,
 );
+
+/// The audit entry the account changes here are recorded with.
+fn audited() -> wasmhub_index::AuditEntry<'static> {
+    static CLI: std::sync::OnceLock<Actor> = std::sync::OnceLock::new();
+    let actor = CLI.get_or_init(Actor::cli);
+    wasmhub_index::AuditEntry { actor, action: "test.change", repository: None, target: "test", detail: None }
+}
 
 fn name(s: &str) -> RepoName {
     s.parse().unwrap()
@@ -299,13 +306,13 @@ async fn reindexed_facts_replace_the_old_ones(index: &Index) {
 
 async fn private_repositories_follow_visibility_changes(index: &Index) {
     let alice: Namespace = "alice".parse().unwrap();
-    let alice_id = index.create_user(&alice, "hash", false).await.unwrap();
-    let bob_id = index.create_user(&"bob".parse().unwrap(), "hash", false).await.unwrap();
+    let alice_id = index.create_user(&alice, "hash", false, &audited()).await.unwrap();
+    let bob_id = index.create_user(&"bob".parse().unwrap(), "hash", false, &audited()).await.unwrap();
     push(index, "alice/secret", "m1", Some(wasi("secret")), &["v1"]).await;
     push(index, "bob/open", "m2", Some(wasi("open")), &["v1"]).await;
     let visible = |visibility| async move { found(&index.search(&all(), visibility).await.unwrap()) };
 
-    assert!(index.set_repository_private(&name("alice/secret"), true).await.unwrap());
+    assert!(index.set_repository_private(&name("alice/secret"), true, &audited()).await.unwrap());
     assert_eq!(visible(Visibility::Public).await, ["bob/open:v1"]);
     assert_eq!(visible(Visibility::PublicOr { user_id: bob_id }).await, ["bob/open:v1"]);
     assert_eq!(sorted(visible(Visibility::PublicOr { user_id: alice_id }).await), ["alice/secret:v1", "bob/open:v1"]);
@@ -316,12 +323,12 @@ async fn private_repositories_follow_visibility_changes(index: &Index) {
     // A tag pushed while private is private too; making the repository public shows both.
     push(index, "alice/secret", "m3", Some(wasi("more")), &["v2"]).await;
     assert_eq!(visible(Visibility::Public).await, ["bob/open:v1"]);
-    assert!(index.set_repository_private(&name("alice/secret"), false).await.unwrap());
+    assert!(index.set_repository_private(&name("alice/secret"), false, &audited()).await.unwrap());
     assert_eq!(sorted(visible(Visibility::Public).await), ["alice/secret:v1", "alice/secret:v2", "bob/open:v1"]);
     // Counted from the import's own rows, which follow the repository's privacy.
     let import = SearchQuery { import: Some("fd_write".into()), ..all() };
     assert_eq!(index.search(&import, Visibility::Public).await.unwrap().total, 3);
-    assert!(index.set_repository_private(&name("alice/secret"), true).await.unwrap());
+    assert!(index.set_repository_private(&name("alice/secret"), true, &audited()).await.unwrap());
     assert_eq!(index.search(&import, Visibility::Public).await.unwrap().total, 1);
     assert_eq!(index.search(&import, Visibility::All).await.unwrap().total, 3);
     // A signed-in user's totals and facets: the public ones plus their own private entries.
@@ -395,8 +402,8 @@ async fn free_text_matches_words_as_prefixes_once_per_tag(index: &Index) {
     assert_eq!(found(&search(index, wasi_only).await), ["b/cli:v1"]);
 
     // Words follow privacy, for anonymous callers and for a signed-in owner.
-    let alice = index.create_user(&"a".parse().unwrap(), "hash", false).await.unwrap();
-    assert!(index.set_repository_private(&name("a/rate"), true).await.unwrap());
+    let alice = index.create_user(&"a".parse().unwrap(), "hash", false, &audited()).await.unwrap();
+    assert!(index.set_repository_private(&name("a/rate"), true, &audited()).await.unwrap());
     let public = index.search(&words("rat"), Visibility::Public).await.unwrap();
     assert_eq!((found(&public), public.total), (vec!["b/cli:v1".to_string()], 1));
     let owner = index.search(&words("rat"), Visibility::PublicOr { user_id: alice }).await.unwrap();
@@ -418,13 +425,13 @@ async fn free_text_matches_words_as_prefixes_once_per_tag(index: &Index) {
 /// at most 1,000 of them; beyond, the visibility predicate finds them instead, with the same
 /// results.
 async fn a_user_with_more_private_repositories_than_are_listed_sees_them_all(index: &Index) {
-    let alice = index.create_user(&"alice".parse().unwrap(), "hash", false).await.unwrap();
+    let alice = index.create_user(&"alice".parse().unwrap(), "hash", false, &audited()).await.unwrap();
     // 1,001 private repositories; three hold tagged modules.
     for n in 0..1001 {
         let repository = format!("alice/r{n}");
         let wasm = (n % 500 == 0).then(|| wasi(&format!("secret {n}")));
         push(index, &repository, &format!("m{n}"), wasm, &["v1"]).await;
-        assert!(index.set_repository_private(&name(&repository), true).await.unwrap());
+        assert!(index.set_repository_private(&name(&repository), true, &audited()).await.unwrap());
     }
     push(index, "bob/open", "open", Some(wasi("open secret")), &["v1"]).await;
     let secret = SearchQuery { words: query_words("secret"), ..all() };

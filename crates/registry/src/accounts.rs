@@ -4,12 +4,14 @@
 
 use std::sync::Arc;
 
+use serde_json::json;
 use wasmhub_auth::verified::VerifiedPasswords;
 use wasmhub_auth::{password, PersonalAccessToken, TokenScope};
-use wasmhub_index::{Role, StoredToken, User};
+use wasmhub_index::{Actor, NewToken, Role, StoredToken, User};
 use wasmhub_oci::{Namespace, RepoName};
 
 use crate::access::{Limit, Principal};
+use crate::audit::entry;
 use crate::{Caller, Registry, RegistryError};
 
 fn now_millis() -> i64 {
@@ -115,33 +117,50 @@ impl Registry {
         }
         let generated = password.is_none().then(|| PersonalAccessToken::generate().to_string()[18..].to_owned());
         let chosen = password.map(str::to_owned).or(generated.clone()).expect("one of them is set");
-        self.create_user(&namespace(name)?, &chosen, true).await?;
+        // Audited as the registry's own act: nobody has signed in yet.
+        self.create_user(&namespace(name)?, &chosen, true, &Actor::system()).await?;
         Ok(generated)
     }
 
-    pub async fn create_user(&self, name: &Namespace, password: &str, admin: bool) -> Result<(), RegistryError> {
+    /// The account changes below are audited as `actor`'s, in their own transactions.
+    pub async fn create_user(
+        &self,
+        name: &Namespace,
+        password: &str,
+        admin: bool,
+        actor: &Actor,
+    ) -> Result<(), RegistryError> {
         if password.len() < 8 {
             return Err(RegistryError::InvalidInput("passwords must be at least 8 characters".into()));
         }
         let password = password.to_owned();
         let hash =
             tokio::task::spawn_blocking(move || password::hash(&password)).await.expect("hashing does not panic");
-        self.index.create_user(name, &hash, admin).await?;
+        let audit = entry(actor, "user.create", None, name.as_str(), Some(json!({ "admin": admin })));
+        self.index.create_user(name, &hash, admin, &audit).await?;
         Ok(())
     }
 
-    pub async fn set_password(&self, name: &Namespace, password: &str) -> Result<(), RegistryError> {
+    pub async fn set_password(&self, name: &Namespace, password: &str, actor: &Actor) -> Result<(), RegistryError> {
         if password.len() < 8 {
             return Err(RegistryError::InvalidInput("passwords must be at least 8 characters".into()));
         }
         let password = password.to_owned();
         let hash =
             tokio::task::spawn_blocking(move || password::hash(&password)).await.expect("hashing does not panic");
-        self.index.set_password(name, &hash).await?.then_some(()).ok_or_else(|| self.no_such_user(name))
+        let audit = entry(actor, "user.password", None, name.as_str(), None);
+        self.index.set_password(name, &hash, &audit).await?.then_some(()).ok_or_else(|| self.no_such_user(name))
     }
 
-    pub async fn set_user_disabled(&self, name: &Namespace, disabled: bool) -> Result<(), RegistryError> {
-        self.index.set_disabled(name, disabled).await?.then_some(()).ok_or_else(|| self.no_such_user(name))
+    pub async fn set_user_disabled(
+        &self,
+        name: &Namespace,
+        disabled: bool,
+        actor: &Actor,
+    ) -> Result<(), RegistryError> {
+        let action = if disabled { "user.disable" } else { "user.enable" };
+        let audit = entry(actor, action, None, name.as_str(), None);
+        self.index.set_disabled(name, disabled, &audit).await?.then_some(()).ok_or_else(|| self.no_such_user(name))
     }
 
     fn no_such_user(&self, name: &Namespace) -> RegistryError {
@@ -156,9 +175,10 @@ impl Registry {
         Ok(self.index.users().await?)
     }
 
-    pub async fn create_org(&self, name: &Namespace, owner: &Namespace) -> Result<(), RegistryError> {
+    pub async fn create_org(&self, name: &Namespace, owner: &Namespace, actor: &Actor) -> Result<(), RegistryError> {
+        let audit = entry(actor, "org.create", None, name.as_str(), Some(json!({ "owner": owner.as_str() })));
         let owner = self.user(owner).await?;
-        Ok(self.index.create_org(name, owner.id).await?)
+        Ok(self.index.create_org(name, owner.id, &audit).await?)
     }
 
     /// Sets a member's role (`None` removes the member).
@@ -167,10 +187,13 @@ impl Registry {
         org: &Namespace,
         user: &Namespace,
         role: Option<Role>,
+        actor: &Actor,
     ) -> Result<(), RegistryError> {
+        let target = format!("{org}/{user}");
+        let audit = entry(actor, "org.member", None, &target, Some(json!({ "role": role.map(Role::as_str) })));
         let user = self.user(user).await?;
         self.index
-            .set_member(org, user.id, role)
+            .set_member(org, user.id, role, &audit)
             .await?
             .then_some(())
             .ok_or_else(|| RegistryError::InvalidInput(format!("no organisation named {org}")))
@@ -196,6 +219,7 @@ impl Registry {
         name: &str,
         scopes: &[TokenScope],
         expires_at_millis: Option<i64>,
+        actor: &Actor,
     ) -> Result<(PersonalAccessToken, StoredToken), RegistryError> {
         if name.is_empty() || name.len() > 100 || name.chars().any(char::is_control) {
             return Err(RegistryError::InvalidInput("a token name is 1 to 100 printable characters".into()));
@@ -204,10 +228,19 @@ impl Registry {
             return Err(RegistryError::InvalidInput("a token needs at least one scope: pull, push or admin".into()));
         }
         let token = PersonalAccessToken::generate();
-        let scopes: Vec<&str> = scopes.iter().map(|s| s.as_str()).collect();
-        self.index
-            .create_token(token.id(), user.id, name, &token.secret_hash(), &scopes.join(","), expires_at_millis)
-            .await?;
+        let scopes = scopes.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(",");
+        let detail = json!({ "user": user.name.as_str(), "name": name, "scopes": scopes });
+        let audit = entry(actor, "token.create", None, token.id(), Some(detail));
+        let secret_hash = token.secret_hash();
+        let new = NewToken {
+            id: token.id(),
+            user_id: user.id,
+            name,
+            secret_hash: &secret_hash,
+            scopes: &scopes,
+            expires_at: expires_at_millis,
+        };
+        self.index.create_token(&new, &audit).await?;
         let stored = self.index.token(token.id()).await?.expect("just created");
         Ok((token, stored))
     }
@@ -217,9 +250,10 @@ impl Registry {
     }
 
     /// Revokes a token; `owner` restricts it to that user's tokens.
-    pub async fn revoke_token(&self, id: &str, owner: Option<&User>) -> Result<(), RegistryError> {
+    pub async fn revoke_token(&self, id: &str, owner: Option<&User>, actor: &Actor) -> Result<(), RegistryError> {
+        let audit = entry(actor, "token.revoke", None, id, None);
         self.index
-            .revoke_token(id, owner.map(|u| u.id))
+            .revoke_token(id, owner.map(|u| u.id), &audit)
             .await?
             .then_some(())
             .ok_or_else(|| RegistryError::InvalidInput(format!("no live token with id {id}")))
@@ -233,11 +267,12 @@ impl Registry {
         private: bool,
     ) -> Result<(), RegistryError> {
         self.authorize(caller, repository, crate::Action::Push).await?;
-        if !self.index.set_repository_private(repository, private).await? {
+        let action = if private { "repository.private" } else { "repository.public" };
+        let actor = crate::actor_of(caller);
+        let audit = entry(&actor, action, Some(repository.as_str()), repository.as_str(), None);
+        if !self.index.set_repository_private(repository, private, &audit).await? {
             return Err(RegistryError::NameUnknown(repository.clone()));
         }
-        let action = if private { "repository.private" } else { "repository.public" };
-        self.audit_change(caller, action, Some(repository.as_str()), repository.as_str()).await;
         Ok(())
     }
 

@@ -41,28 +41,6 @@ pub fn actor_of(caller: &Caller) -> Actor {
 pub const MAX_AUDIT_PAGE: u32 = 100;
 
 impl Registry {
-    /// Records a change made outside the index's own transactions (accounts, visibility,
-    /// blob links). A failure to record is logged, not returned: the change has happened.
-    pub async fn record_audit(
-        &self,
-        actor: &Actor,
-        action: &str,
-        repository: Option<&str>,
-        target: &str,
-        detail: Option<serde_json::Value>,
-    ) {
-        let detail = detail.map(|detail| detail.to_string());
-        let entry = AuditEntry { actor, action, repository, target, detail };
-        if let Err(error) = self.index.record_audit(&entry).await {
-            tracing::error!(%error, action, target, actor = %actor.name, "could not write the audit log");
-        }
-    }
-
-    /// `record_audit` for a change `caller` made.
-    pub async fn audit_change(&self, caller: &Caller, action: &str, repository: Option<&str>, target: &str) {
-        self.record_audit(&actor_of(caller), action, repository, target, None).await
-    }
-
     /// One page of the audit log, newest first, and how many entries match. Administrators
     /// only: the HTTP layer checks the caller before asking.
     pub async fn audit_log(&self, query: &AuditQuery) -> Result<(Vec<AuditRecord>, u64), RegistryError> {
@@ -71,4 +49,15 @@ impl Registry {
         }
         Ok(self.index.audit(query).await?)
     }
+}
+
+/// The audit entry of a change, for the index to write in the change's transaction.
+pub(crate) fn entry<'a>(
+    actor: &'a Actor,
+    action: &'a str,
+    repository: Option<&'a str>,
+    target: &'a str,
+    detail: Option<serde_json::Value>,
+) -> AuditEntry<'a> {
+    AuditEntry { actor, action, repository, target, detail: detail.map(|detail| detail.to_string()) }
 }

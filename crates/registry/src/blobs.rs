@@ -59,8 +59,9 @@ impl Registry {
         digest: &Digest,
     ) -> Result<(), RegistryError> {
         self.authorize(caller, repository, Action::Delete).await?;
-        if self.index.unlink_blob(repository, digest).await? {
-            self.audit_change(caller, "blob.delete", Some(repository.as_str()), &digest.to_string()).await;
+        let (actor, target) = (crate::actor_of(caller), digest.to_string());
+        let audit = crate::audit::entry(&actor, "blob.delete", Some(repository.as_str()), &target, None);
+        if self.index.unlink_blob(repository, digest, &audit).await? {
             Ok(())
         } else {
             Err(RegistryError::BlobUnknown(digest.clone()))

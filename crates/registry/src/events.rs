@@ -116,6 +116,7 @@ impl Registry {
         url: &WebhookUrl,
         secret: &str,
         events: &[EventKind],
+        actor: &Actor,
     ) -> Result<Webhook, RegistryError> {
         if !(MIN_SECRET_LEN..=MAX_SECRET_LEN).contains(&secret.len()) || secret.chars().any(char::is_control) {
             return Err(RegistryError::InvalidInput(format!(
@@ -126,7 +127,8 @@ impl Registry {
             WebhookScope::Global => None,
             WebhookScope::Namespace(namespace) => Some(namespace.as_str()),
         };
-        let id = self.index.add_webhook(namespace, url.as_str(), secret, events).await?;
+        let detail = serde_json::json!({ "namespace": namespace, "url": url.as_str() }).to_string();
+        let id = self.index.add_webhook(namespace, url.as_str(), secret, events, actor, Some(detail)).await?;
         self.webhook(id).await?.ok_or_else(|| RegistryError::Internal("a new webhook vanished".into()))
     }
 
@@ -144,8 +146,9 @@ impl Registry {
     }
 
     /// Removes a webhook with its pending deliveries; `false` if there was none.
-    pub async fn remove_webhook(&self, id: i64) -> Result<bool, RegistryError> {
-        Ok(self.index.remove_webhook(id).await?)
+    pub async fn remove_webhook(&self, id: i64, actor: &Actor) -> Result<bool, RegistryError> {
+        let target = id.to_string();
+        Ok(self.index.remove_webhook(id, &crate::audit::entry(actor, "webhook.remove", None, &target, None)).await?)
     }
 
     /// Queues `gc.completed` for global webhooks. Logged, not returned, on failure: the

@@ -101,9 +101,7 @@ async fn create_user(
 ) -> Result<Response, ApiError> {
     let admin = administrator(&state, &headers, peer).await?;
     let name = namespace(&body.name)?;
-    state.registry.create_user(&name, &body.password, body.admin).await?;
-    let detail = serde_json::json!({ "admin": body.admin });
-    state.registry.record_audit(&actor(&admin), "user.create", None, name.as_str(), Some(detail)).await;
+    state.registry.create_user(&name, &body.password, body.admin, &actor(&admin)).await?;
     let user = state.registry.user(&name).await?;
     Ok((StatusCode::CREATED, Json(UserView::from(&user))).into_response())
 }
@@ -126,8 +124,7 @@ async fn set_password(
     if !allowed {
         return Err(ApiError::new(ErrorCode::Denied, "only the user or an administrator may change a password"));
     }
-    state.registry.set_password(&name, &body.password).await?;
-    state.registry.record_audit(&actor(&principal), "user.password", None, name.as_str(), None).await;
+    state.registry.set_password(&name, &body.password, &actor(&principal)).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
@@ -144,9 +141,7 @@ async fn set_disabled(
     Json(body): Json<Disabled>,
 ) -> Result<Response, ApiError> {
     let admin = administrator(&state, &headers, peer).await?;
-    state.registry.set_user_disabled(&namespace(&name)?, body.disabled).await?;
-    let action = if body.disabled { "user.disable" } else { "user.enable" };
-    state.registry.record_audit(&actor(&admin), action, None, &name, None).await;
+    state.registry.set_user_disabled(&namespace(&name)?, body.disabled, &actor(&admin)).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
@@ -169,8 +164,7 @@ async fn create_org(
             "creating an organisation needs a password or an admin-scoped token",
         ));
     }
-    state.registry.create_org(&namespace(&body.name)?, &principal.user.name).await?;
-    state.registry.record_audit(&actor(&principal), "org.create", None, &body.name, None).await;
+    state.registry.create_org(&namespace(&body.name)?, &principal.user.name, &actor(&principal)).await?;
     Ok((StatusCode::CREATED, Json(serde_json::json!({ "name": body.name, "owner": principal.user.name })))
         .into_response())
 }
@@ -220,10 +214,7 @@ async fn change_member(
     if !state.registry.may_admin_org(&caller, &org).await? {
         return Err(ApiError::new(ErrorCode::Denied, "only the organisation's owners may change its members"));
     }
-    state.registry.set_org_member(&org, &namespace(user)?, role).await?;
-    let detail = serde_json::json!({ "role": role.map(Role::as_str) });
-    let target = format!("{org}/{user}");
-    state.registry.record_audit(&wasmhub_registry::actor_of(&caller), "org.member", None, &target, Some(detail)).await;
+    state.registry.set_org_member(&org, &namespace(user)?, role, &wasmhub_registry::actor_of(&caller)).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
@@ -290,9 +281,8 @@ async fn create_token(
     }
     let now = crate::auth::now_seconds() * 1000;
     let expires = body.expires_in_days.map(|days| now + i64::from(days) * 86_400_000);
-    let (token, stored) = state.registry.create_token(&principal.user, &body.name, &scopes, expires).await?;
-    let detail = serde_json::json!({ "name": stored.name, "scopes": stored.scopes });
-    state.registry.record_audit(&actor(&principal), "token.create", None, &stored.id, Some(detail)).await;
+    let (token, stored) =
+        state.registry.create_token(&principal.user, &body.name, &scopes, expires, &actor(&principal)).await?;
     let view = TokenView { token: Some(token.to_string()), ..TokenView::from(&stored) };
     Ok((StatusCode::CREATED, Json(view)).into_response())
 }
@@ -305,8 +295,7 @@ async fn revoke_token(
 ) -> Result<Response, ApiError> {
     let principal = signed_in(&state, &headers, peer).await?;
     let owner = (!principal.user.is_admin).then_some(&principal.user);
-    state.registry.revoke_token(&id, owner).await?;
-    state.registry.record_audit(&actor(&principal), "token.revoke", None, &id, None).await;
+    state.registry.revoke_token(&id, owner, &actor(&principal)).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 

@@ -24,11 +24,30 @@ async fn world() -> World {
     let server = TestServer::start_enforced().await;
     let registry = &server.registry;
     for (user, admin) in [("alice", false), ("bob", false), ("carol", false), ("dave", false), ("root", true)] {
-        registry.create_user(&user.parse().unwrap(), PASSWORD, admin).await.unwrap();
+        registry.create_user(&user.parse().unwrap(), PASSWORD, admin, &wasmhub_index::Actor::cli()).await.unwrap();
     }
-    registry.create_org(&"team".parse().unwrap(), &"alice".parse().unwrap()).await.unwrap();
-    registry.set_org_member(&"team".parse().unwrap(), &"carol".parse().unwrap(), Some(Role::Reader)).await.unwrap();
-    registry.set_org_member(&"team".parse().unwrap(), &"dave".parse().unwrap(), Some(Role::Maintainer)).await.unwrap();
+    registry
+        .create_org(&"team".parse().unwrap(), &"alice".parse().unwrap(), &wasmhub_index::Actor::cli())
+        .await
+        .unwrap();
+    registry
+        .set_org_member(
+            &"team".parse().unwrap(),
+            &"carol".parse().unwrap(),
+            Some(Role::Reader),
+            &wasmhub_index::Actor::cli(),
+        )
+        .await
+        .unwrap();
+    registry
+        .set_org_member(
+            &"team".parse().unwrap(),
+            &"dave".parse().unwrap(),
+            Some(Role::Maintainer),
+            &wasmhub_index::Actor::cli(),
+        )
+        .await
+        .unwrap();
     let public_manifest = push_as(&server, "alice", "alice/public", b"public layer").await;
     push_as(&server, "alice", "alice/private", b"private layer").await;
     push_as(&server, "alice", "team/private", b"team layer").await;
@@ -307,7 +326,8 @@ async fn expired_tampered_and_revoked_credentials_are_refused() {
 
     let alice = server.registry.user(&"alice".parse().unwrap()).await.unwrap();
     let scopes = [wasmhub_auth::TokenScope::Pull];
-    let (pat, stored) = server.registry.create_token(&alice, "ci", &scopes, None).await.unwrap();
+    let (pat, stored) =
+        server.registry.create_token(&alice, "ci", &scopes, None, &wasmhub_index::Actor::cli()).await.unwrap();
     assert_eq!(get(basic("alice", &pat.to_string())).await.unwrap().status(), 200, "a pull token pulls");
     let push = server
         .client
@@ -317,10 +337,11 @@ async fn expired_tampered_and_revoked_credentials_are_refused() {
         .await
         .unwrap();
     assert_eq!(push.status(), 403, "a pull-scoped token cannot push");
-    server.registry.revoke_token(&stored.id, None).await.unwrap();
+    server.registry.revoke_token(&stored.id, None, &wasmhub_index::Actor::cli()).await.unwrap();
     assert_eq!(get(basic("alice", &pat.to_string())).await.unwrap().status(), 401, "revoked");
     let past = (now - 10) * 1000;
-    let (expired_pat, _) = server.registry.create_token(&alice, "old", &scopes, Some(past)).await.unwrap();
+    let (expired_pat, _) =
+        server.registry.create_token(&alice, "old", &scopes, Some(past), &wasmhub_index::Actor::cli()).await.unwrap();
     assert_eq!(get(basic("alice", &expired_pat.to_string())).await.unwrap().status(), 401, "expired");
 }
 

@@ -15,7 +15,7 @@ fn basic(user: &str, secret: &str) -> String {
 
 async fn server_with_admin() -> TestServer {
     let server = TestServer::start_enforced().await;
-    server.registry.create_user(&"root".parse().unwrap(), PASSWORD, true).await.unwrap();
+    server.registry.create_user(&"root".parse().unwrap(), PASSWORD, true, &wasmhub_index::Actor::cli()).await.unwrap();
     server
 }
 
@@ -82,7 +82,11 @@ async fn administrators_create_users_who_then_sign_in_and_others_may_not() {
 async fn organisation_owners_manage_members_whose_roles_take_effect_at_once() {
     let server = server_with_admin().await;
     for user in ["alice", "bob"] {
-        server.registry.create_user(&user.parse().unwrap(), PASSWORD, false).await.unwrap();
+        server
+            .registry
+            .create_user(&user.parse().unwrap(), PASSWORD, false, &wasmhub_index::Actor::cli())
+            .await
+            .unwrap();
     }
     let (alice, bob) = (basic("alice", PASSWORD), basic("bob", PASSWORD));
     let (status, _) = call(&server, &alice, "POST", "/api/v1/orgs", Some(json!({"name": "team"}))).await;
@@ -121,7 +125,11 @@ async fn organisation_owners_manage_members_whose_roles_take_effect_at_once() {
 #[tokio::test]
 async fn tokens_are_shown_once_listed_without_secrets_and_revocable() {
     let server = server_with_admin().await;
-    server.registry.create_user(&"alice".parse().unwrap(), PASSWORD, false).await.unwrap();
+    server
+        .registry
+        .create_user(&"alice".parse().unwrap(), PASSWORD, false, &wasmhub_index::Actor::cli())
+        .await
+        .unwrap();
     let alice = basic("alice", PASSWORD);
     let (status, created) = call(
         &server,

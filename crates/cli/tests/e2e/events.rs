@@ -187,7 +187,12 @@ async fn add_webhook(server: &TestServer, namespace: Option<&str>, url: &str, ev
         None => wasmhub_registry::WebhookScope::Global,
     };
     let events: Vec<_> = events.iter().map(|kind| kind.parse().unwrap()).collect();
-    server.registry.add_webhook(&scope, &url.parse().unwrap(), SECRET, &events).await.unwrap().id
+    server
+        .registry
+        .add_webhook(&scope, &url.parse().unwrap(), SECRET, &events, &wasmhub_index::Actor::cli())
+        .await
+        .unwrap()
+        .id
 }
 
 #[tokio::test]
@@ -355,7 +360,11 @@ fn basic(user: &str) -> String {
 async fn the_audit_log_records_pushes_deletes_and_access_changes_for_administrators_only() {
     let server = TestServer::start_enforced().await;
     for (user, admin) in [("alice", false), ("root", true)] {
-        server.registry.create_user(&user.parse().unwrap(), PASSWORD, admin).await.unwrap();
+        server
+            .registry
+            .create_user(&user.parse().unwrap(), PASSWORD, admin, &wasmhub_index::Actor::cli())
+            .await
+            .unwrap();
     }
     let send = |method: &str, path: &str, who: Option<&str>| {
         let mut request = server.client.request(method.parse().unwrap(), server.url(path));

@@ -109,7 +109,10 @@ async fn hub_api_rejects_bad_input_with_4xx() {
 async fn hub_listings_hide_private_repositories_from_anonymous_callers() {
     let server = TestServer::start_enforced().await;
     let registry = &server.registry;
-    registry.create_user(&"alice".parse().unwrap(), "correct horse battery", false).await.unwrap();
+    registry
+        .create_user(&"alice".parse().unwrap(), "correct horse battery", false, &wasmhub_index::Actor::cli())
+        .await
+        .unwrap();
     for repo in ["alice/public", "alice/private"] {
         push_as_alice(&server, repo).await;
     }

@@ -164,7 +164,11 @@ async fn bad_parameters_and_names_are_400_pages_that_say_what_is_wrong() {
 #[tokio::test]
 async fn private_repositories_are_404_and_never_listed_for_anonymous_callers() {
     let server = TestServer::start_enforced().await;
-    server.registry.create_user(&"alice".parse().unwrap(), PASSWORD, false).await.unwrap();
+    server
+        .registry
+        .create_user(&"alice".parse().unwrap(), PASSWORD, false, &wasmhub_index::Actor::cli())
+        .await
+        .unwrap();
     let alice = basic("alice");
     push_filter(&server, Some(&alice), "alice/open-filter", "public").await;
     push_filter(&server, Some(&alice), "alice/hidden-filter", "private").await;

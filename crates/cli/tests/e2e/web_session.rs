@@ -52,7 +52,11 @@ impl<'a> Browser<'a> {
 async fn enforced_with_users(users: &[&str]) -> TestServer {
     let server = TestServer::start_enforced().await;
     for user in users {
-        server.registry.create_user(&user.parse().unwrap(), PASSWORD, false).await.unwrap();
+        server
+            .registry
+            .create_user(&user.parse().unwrap(), PASSWORD, false, &wasmhub_index::Actor::cli())
+            .await
+            .unwrap();
     }
     server
 }
@@ -119,7 +123,7 @@ async fn a_session_shows_private_repositories_until_sign_out_and_is_never_a_bear
     // Disabled, then enabled again: the sessions of before stay ended.
     let alice: wasmhub_oci::Namespace = "alice".parse().unwrap();
     for disabled in [true, false] {
-        assert!(server.registry.index().set_disabled(&alice, disabled).await.unwrap());
+        server.registry.set_user_disabled(&alice, disabled, &wasmhub_index::Actor::cli()).await.unwrap();
     }
     assert!(!browser.get("/search?q=secret").await.1.contains("secret-filter"));
 }
@@ -154,6 +158,7 @@ async fn sign_in_refuses_cross_site_posts_wrong_passwords_tokens_and_too_many_fa
             "t",
             &["pull".parse().unwrap()],
             None,
+            &wasmhub_index::Actor::cli(),
         )
         .await
         .unwrap();
@@ -262,7 +267,7 @@ async fn maintainers_set_visibility_and_description_and_others_cannot() {
     bob.sign_in("bob", PASSWORD).await;
     let (_, bobs) = bob.get("/settings").await;
     assert!(!bobs.contains("alice/filter"), "bob administers nothing of alice's: {bobs}");
-    server.registry.create_user(&"root".parse().unwrap(), PASSWORD, true).await.unwrap();
+    server.registry.create_user(&"root".parse().unwrap(), PASSWORD, true, &wasmhub_index::Actor::cli()).await.unwrap();
     let mut root = Browser::new(&server);
     root.sign_in("root", PASSWORD).await;
     let (_, roots) = root.get("/settings").await;
@@ -304,7 +309,11 @@ async fn maintainers_set_visibility_and_description_and_others_cannot() {
 #[tokio::test]
 async fn namespace_pages_list_what_the_caller_may_see() {
     let server = enforced_with_users(&["alice"]).await;
-    server.registry.create_org(&"team".parse().unwrap(), &"alice".parse().unwrap()).await.unwrap();
+    server
+        .registry
+        .create_org(&"team".parse().unwrap(), &"alice".parse().unwrap(), &wasmhub_index::Actor::cli())
+        .await
+        .unwrap();
     for repo in ["team/one", "team/two", "alice/own"] {
         push_filter(&server, Some(&basic("alice")), repo, &format!("{repo} module")).await;
     }

@@ -180,21 +180,8 @@ async fn add_webhook(
     let url: WebhookUrl = body.url.parse()?;
     let events = body.events.iter().map(|kind| kind.parse::<EventKind>()).collect::<Result<Vec<_>, _>>();
     let events = events.map_err(invalid)?;
-    let webhook = state.registry.add_webhook(&scope, &url, &body.secret, &events).await?;
-    let caller = Caller::User(admin);
-    let target = webhook.id.to_string();
-    state
-        .registry
-        .record_audit(
-            &actor_of(&caller),
-            "webhook.add",
-            None,
-            &target,
-            Some(serde_json::json!({
-                "namespace": webhook.namespace, "url": webhook.url,
-            })),
-        )
-        .await;
+    let webhook =
+        state.registry.add_webhook(&scope, &url, &body.secret, &events, &actor_of(&Caller::User(admin))).await?;
     Ok((StatusCode::CREATED, Json(WebhookView::from(&webhook))).into_response())
 }
 
@@ -210,10 +197,9 @@ async fn remove_webhook(
 ) -> Result<Response, ApiError> {
     let admin = administrator(&state, &headers, peer).await?;
     let id = webhook_id(&id)?;
-    if !state.registry.remove_webhook(id).await? {
+    if !state.registry.remove_webhook(id, &actor_of(&Caller::User(admin))).await? {
         return Err(ApiError::api(StatusCode::NOT_FOUND, "NOT_FOUND", format!("no webhook {id}")));
     }
-    state.registry.record_audit(&actor_of(&Caller::User(admin)), "webhook.remove", None, &id.to_string(), None).await;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
