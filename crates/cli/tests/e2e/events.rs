@@ -491,7 +491,9 @@ async fn webhooks_on_this_host_are_refused_by_default() {
     for webhook in [by_address, by_name] {
         let row = loop {
             let rows = server.registry.deliveries(Some(webhook), 10).await.unwrap();
-            match rows.into_iter().find(|row| row.attempts > 0) {
+            // A worker counts the attempt when it claims the delivery, and records the error
+            // once the attempt has failed: wait for both.
+            match rows.into_iter().find(|row| row.attempts > 0 && row.last_error.is_some()) {
                 Some(row) => break row,
                 None if Instant::now() > deadline => panic!("webhook {webhook} was never attempted"),
                 None => tokio::time::sleep(Duration::from_millis(50)).await,
