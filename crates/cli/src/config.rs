@@ -154,7 +154,20 @@ pub struct DatabaseArgs {
     /// Index database: sqlite://<file> (embedded default) or postgres://user@host/db.
     #[arg(long, env = "WASMHUB_DATABASE_URL", default_value = "sqlite://./data/wasmhub.db")]
     pub database_url: String,
+    /// On PostgreSQL: connections for the pipelined hot writes (pushes), per process, beside
+    /// 24 pooled ones for reads and other writes.
+    #[arg(long, env = "WASMHUB_DATABASE_WRITERS", default_value_t = DEFAULT_WRITERS,
+          value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub database_writers: u16,
 }
+
+impl DatabaseArgs {
+    pub fn index_options(&self) -> wasmhub_index::IndexOptions {
+        wasmhub_index::IndexOptions { postgres_writers: usize::from(self.database_writers) }
+    }
+}
+
+const DEFAULT_WRITERS: u16 = wasmhub_index::DEFAULT_WRITE_CONNECTIONS as u16;
 
 #[derive(Debug, Clone, Args)]
 pub struct ReindexArgs {

@@ -2,7 +2,7 @@
 //! ready `Registry` out.
 
 use anyhow::Context;
-use wasmhub_index::Index;
+use wasmhub_index::{Index, IndexOptions};
 use wasmhub_registry::{Limits, Registry};
 use wasmhub_storage::{BlobStore, StorageLocation};
 
@@ -15,7 +15,17 @@ pub mod webhook;
 
 /// Opens the index (applying pending migrations) and the blob store.
 pub async fn open_registry(database_url: &str, storage_url: &str, limits: Limits) -> anyhow::Result<Registry> {
-    let index = open_index(database_url).await?;
+    open_registry_with(database_url, &IndexOptions::default(), storage_url, limits).await
+}
+
+/// `open_registry`, with the index's `options`.
+pub async fn open_registry_with(
+    database_url: &str,
+    options: &IndexOptions,
+    storage_url: &str,
+    limits: Limits,
+) -> anyhow::Result<Registry> {
+    let index = open_index_with(database_url, options).await?;
     let location: StorageLocation = storage_url.parse().context("WASMHUB_STORAGE_URL")?;
     let storage = BlobStore::open(&location).await.with_context(|| format!("opening blob storage at {storage_url}"))?;
     Ok(Registry::new(index, storage, limits))
@@ -23,7 +33,12 @@ pub async fn open_registry(database_url: &str, storage_url: &str, limits: Limits
 
 /// Connects to the index and brings its schema up to date.
 pub async fn open_index(database_url: &str) -> anyhow::Result<Index> {
-    let index = Index::connect(database_url)
+    open_index_with(database_url, &IndexOptions::default()).await
+}
+
+/// `open_index`, with `options`.
+pub async fn open_index_with(database_url: &str, options: &IndexOptions) -> anyhow::Result<Index> {
+    let index = Index::connect_with(database_url, options)
         .await
         .with_context(|| format!("connecting to the index database {}", redact(database_url)))?;
     let applied = index.migrate().await.context("applying database migrations")?;

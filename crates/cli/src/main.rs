@@ -43,7 +43,13 @@ async fn main() -> anyhow::Result<()> {
 }
 
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
-    let registry = wasmhub::open_registry(&args.database.database_url, &args.storage_url, args.limits()).await?;
+    let registry = wasmhub::open_registry_with(
+        &args.database.database_url,
+        &args.database.index_options(),
+        &args.storage_url,
+        args.limits(),
+    )
+    .await?;
     let registry = if args.auth == AuthMode::None {
         tracing::warn!("WASMHUB_AUTH=none: the registry is fully open; anyone who can reach it can push and delete");
         registry.with_policy(AccessPolicy::OPEN)

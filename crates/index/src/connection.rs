@@ -121,9 +121,28 @@ fn postgres_pool_options() -> AnyPoolOptions {
     )
 }
 
+/// How the index connects, beyond its URL.
+#[derive(Debug, Clone, Copy)]
+pub struct IndexOptions {
+    /// On PostgreSQL, the connections of the pipelined writer pool (`pg_writer.rs`), beside
+    /// sqlx's 16 and the searches' 8.
+    pub postgres_writers: usize,
+}
+
+impl Default for IndexOptions {
+    fn default() -> Self {
+        IndexOptions { postgres_writers: crate::pg_writer::DEFAULT_WRITE_CONNECTIONS }
+    }
+}
+
 impl Index {
     /// Connects to `sqlite://path` (creating the file and its directory) or `postgres://...`.
     pub async fn connect(url: &str) -> Result<Index, IndexError> {
+        Index::connect_with(url, &IndexOptions::default()).await
+    }
+
+    /// `connect`, with `options`.
+    pub async fn connect_with(url: &str, options: &IndexOptions) -> Result<Index, IndexError> {
         sqlx::any::install_default_drivers();
         let backend = if url.starts_with("sqlite:") {
             Backend::Sqlite
@@ -173,7 +192,7 @@ impl Index {
                 .connect_lazy_with(AnyConnectOptions::from_str(url)?),
         };
         let pg_writers = match backend {
-            Backend::Postgres => Some(std::sync::Arc::new(PgWriters::new(url)?)),
+            Backend::Postgres => Some(std::sync::Arc::new(PgWriters::new(url, options.postgres_writers.max(1))?)),
             Backend::Sqlite => None,
         };
         let sqlite_writer = match sqlite_file {
@@ -342,5 +361,19 @@ pub(crate) mod tests {
         tokio::time::sleep(PING_IF_IDLE_FOR + Duration::from_millis(200)).await;
         let after = read().await.expect("the dropped connection was lent without a ping");
         assert_ne!(before, after);
+    }
+
+    /// `IndexOptions::postgres_writers` bounds the hot write transactions in flight: with two,
+    /// a third waits until one of the two ends.
+    #[tokio::test]
+    async fn the_writer_pool_has_the_size_the_options_give() {
+        let index = Index::connect_with(&postgres_url(), &IndexOptions { postgres_writers: 2 }).await.unwrap();
+        let first = index.begin_write_tx(Commit::Durable).await.unwrap();
+        let _second = index.begin_write_tx(Commit::Durable).await.unwrap();
+        let third = tokio::time::timeout(Duration::from_millis(300), index.begin_write_tx(Commit::Durable)).await;
+        assert!(third.is_err(), "a third writer began beside two");
+        first.rollback().await.unwrap();
+        let third = tokio::time::timeout(Duration::from_secs(5), index.begin_write_tx(Commit::Durable)).await;
+        assert!(matches!(third, Ok(Ok(_))), "the third writer never began");
     }
 }

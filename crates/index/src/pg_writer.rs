@@ -9,7 +9,8 @@
 //! the transaction from 1.7 to 1.0 ms on one connection, and from 2,000 to 3,500 per second on
 //! sixteen. `tokio-postgres` pipelines the requests that are in flight together.
 //!
-//! The connections are this module's own small pool (`WRITE_CONNECTIONS`), beside sqlx's.
+//! The connections are this module's own small pool (`IndexOptions::postgres_writers`),
+//! beside sqlx's.
 //! Statements are prepared once per connection, with the parameter types the values have
 //! (`int8`, `text`, `bytea`, as sqlx declares them), so the server plans them as it did.
 
@@ -29,8 +30,12 @@ use crate::batch::{Outcome, Runner, Statement, Value};
 use crate::rows::BatchRow;
 use crate::IndexError;
 
-/// Connections for the hot write transactions, per process, beside sqlx's pools.
-const WRITE_CONNECTIONS: usize = 8;
+/// Connections for the hot write transactions, per process, beside sqlx's pools, unless
+/// `IndexOptions::postgres_writers` says otherwise. On a 16-connection small push with local
+/// storage, 16 writers were no faster than 8 and cost PostgreSQL more CPU; a blob placed by a
+/// server-side copy on S3 (up to 8 MiB) holds its writer meanwhile, so many concurrent S3
+/// pushes of mid-sized blobs may want more.
+pub const DEFAULT_WRITE_CONNECTIONS: usize = 8;
 
 /// The longest a transaction waits for a writer connection, and for a new one to connect
 /// (sqlx's pools wait as long).
@@ -56,7 +61,7 @@ impl PgWriters {
     /// The pool for `url`, read by sqlx's own parser (host or socket, port, user, database,
     /// options, application name, and the password from the URL, `PGPASSWORD` or the
     /// passfile). Connects lazily.
-    pub(crate) fn new(url: &str) -> Result<PgWriters, IndexError> {
+    pub(crate) fn new(url: &str, connections: usize) -> Result<PgWriters, IndexError> {
         let options = PgConnectOptions::from_str(url)?;
         let mut config = tokio_postgres::Config::new();
         match options.get_socket() {
@@ -81,7 +86,7 @@ impl PgWriters {
         }
         // sqlx is built without TLS here, so its own connections are plain too.
         config.ssl_mode(tokio_postgres::config::SslMode::Disable).connect_timeout(WAIT_FOR_CONNECTION);
-        Ok(PgWriters { config, idle: Mutex::default(), slots: Arc::new(Semaphore::new(WRITE_CONNECTIONS)) })
+        Ok(PgWriters { config, idle: Mutex::default(), slots: Arc::new(Semaphore::new(connections)) })
     }
 
     /// A transaction on a writer connection: `begin_sql` is sent with its first batch.
@@ -265,7 +270,8 @@ mod tests {
     /// (percent-decoded), or the passfile's when the URL has none.
     #[test]
     fn connection_settings_and_password_are_read_as_sqlx_reads_them() {
-        let writers = PgWriters::new("postgres://alice:p%40ss@db.example:5433/registry?application_name=hub").unwrap();
+        let writers =
+            PgWriters::new("postgres://alice:p%40ss@db.example:5433/registry?application_name=hub", 8).unwrap();
         let config = &writers.config;
         assert_eq!(config.get_hosts(), [tokio_postgres::config::Host::Tcp("db.example".into())]);
         assert_eq!((config.get_ports(), config.get_user()), (&[5433][..], Some("alice")));
@@ -281,7 +287,7 @@ mod tests {
         // Like libpq, sqlx ignores a passfile others may read.
         std::fs::set_permissions(&passfile, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
         std::env::set_var("PGPASSFILE", &passfile);
-        let writers = PgWriters::new("postgres://alice@pgpass.example:5433/registry").unwrap();
+        let writers = PgWriters::new("postgres://alice@pgpass.example:5433/registry", 8).unwrap();
         std::env::remove_var("PGPASSFILE");
         assert_eq!(writers.config.get_password(), Some(&b"from-the-file"[..]));
     }
@@ -290,7 +296,7 @@ mod tests {
     /// table goes with it).
     #[tokio::test]
     async fn each_statement_reports_its_own_rows_when_pipelined() {
-        let writers = Arc::new(PgWriters::new(&postgres_url()).unwrap());
+        let writers = Arc::new(PgWriters::new(&postgres_url(), DEFAULT_WRITE_CONNECTIONS).unwrap());
         let mut tx = writers.begin("BEGIN").await.unwrap();
         crate::batch::tests::reports_each_statements_own_rows(&mut tx).await;
         tx.rollback().await.unwrap();
@@ -307,7 +313,7 @@ mod tests {
             postgres_url(),
             if postgres_url().contains('?') { "&" } else { "?" }
         );
-        let writers = Arc::new(PgWriters::new(&url).unwrap());
+        let writers = Arc::new(PgWriters::new(&url, DEFAULT_WRITE_CONNECTIONS).unwrap());
         let read = |sql: &str| {
             let mut batch = Batch::default();
             batch.push(sql.to_owned());
@@ -343,7 +349,7 @@ mod tests {
             assert_ne!(seen, "idle in transaction (aborted)");
             // Held, so that the next `begin` takes another connection.
             others.push(tx);
-            assert!(others.len() <= WRITE_CONNECTIONS, "the dropped transaction's connection never came back");
+            assert!(others.len() <= DEFAULT_WRITE_CONNECTIONS, "the dropped transaction's connection never came back");
             tokio::time::sleep(std::time::Duration::from_millis(20)).await;
         };
         let mut reused = reused;
