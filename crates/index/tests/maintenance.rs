@@ -95,6 +95,8 @@ async fn an_immutable_tag_only_takes_its_own_digest(index: &Index) {
     assert!(matches!(moved, Err(IndexError::ImmutableTag { .. })), "{moved:?}");
     assert!(index.is_tagged(&repo, &first).await.unwrap());
     assert!(!index.is_tagged(&repo, &second).await.unwrap(), "the refused push left nothing behind");
+    let by_digest = wasmhub_oci::Reference::Digest(second.clone());
+    assert!(index.manifest(&repo, &by_digest).await.unwrap().is_none(), "nor its manifest");
     index.set_immutable(&repo, false).await.unwrap();
     index.put_manifest(&manifest(&repo, &second, &media_type, vec![&v1])).await.unwrap();
     assert!(index.is_tagged(&repo, &second).await.unwrap());
