@@ -268,7 +268,7 @@ impl Registry {
         if let Some(body) = last_chunk {
             if digest.algorithm() == SESSION_ALGORITHM && range.is_none_or(|range| range.first == 0) {
                 if let Some(issued) = self.issued_session(repository, id).await? {
-                    return self.finish_issued_in_one_put(repository, id, &issued, digest, range, body).await;
+                    return self.finish_in_one_put(repository, id, &issued, digest, range, body).await;
                 }
             }
             return self.finish_session(repository, id, digest, range, Some(body)).await;
@@ -318,8 +318,12 @@ impl Registry {
     }
 
     /// The whole blob in the final `PUT` of an empty session (`POST`, then `PUT ?digest=` with
-    /// the body: what most clients do for small blobs). Verified and made visible directly,
-    /// without first recording the part in the session: half the index round-trips.
+    /// the body: what most clients do for small blobs), verified and made visible directly,
+    /// without first recording the part in the session. `session` may be an issued one that
+    /// was not read: it may have ended meanwhile, or chunks may have given it a row with
+    /// bytes. A body that matches the digest and places quickly is recorded as usual (the
+    /// recording refuses in both cases); otherwise, or when it refused, `finish_unexpected`
+    /// reads the session and decides.
     async fn finish_in_one_put<S, E>(
         &self,
         repository: &RepoName,
@@ -336,37 +340,9 @@ impl Registry {
         let (part, hasher) = self.write_chunk(id, session, range, body).await?;
         let actual = hasher.finish();
         let parts: &[PartKey] = if part.size == 0 { &[] } else { std::slice::from_ref(&part.key) };
-        if &actual != digest {
-            self.storage.delete_parts(parts).await;
-            self.discard(end_of(id, session)).await?;
-            return Err(RegistryError::DigestMismatch { expected: digest.clone(), actual });
-        }
-        self.place_and_record(repository, digest, parts, part.size, Some(end_of(id, session))).await
-    }
-
-    /// `finish_in_one_put` for an issued session that was not read first: it may have ended,
-    /// or chunks may have given it a row with bytes. A body that matches the digest and
-    /// places quickly is recorded as usual (the recording refuses in both cases); otherwise,
-    /// or when it refused, `finish_unexpected` reads the session and decides.
-    async fn finish_issued_in_one_put<S, E>(
-        &self,
-        repository: &RepoName,
-        id: UploadId,
-        issued: &UploadSession,
-        digest: &Digest,
-        range: Option<ContentRange>,
-        body: S,
-    ) -> Result<(), RegistryError>
-    where
-        S: Stream<Item = Result<Bytes, E>> + Send,
-        E: Into<Box<dyn StdError + Send + Sync>>,
-    {
-        let (part, hasher) = self.write_chunk(id, issued, range, body).await?;
-        let actual = hasher.finish();
-        let parts: &[PartKey] = if part.size == 0 { &[] } else { std::slice::from_ref(&part.key) };
         // A slow placement happens before its recording, so it waits for the session's read.
         if &actual == digest && self.storage.places_quickly(parts, part.size) {
-            match self.place_and_record(repository, digest, parts, part.size, Some(end_of(id, issued))).await {
+            match self.place_and_record(repository, digest, parts, part.size, Some(end_of(id, session))).await {
                 Err(RegistryError::UploadUnknown) => {}
                 done => return done,
             }
@@ -374,7 +350,7 @@ impl Registry {
         self.finish_unexpected(repository, id, digest, range, part, actual).await
     }
 
-    /// The session of `finish_issued_in_one_put`, read after all. `part` (the body, hashing
+    /// The session of `finish_in_one_put`, read after all. `part` (the body, hashing
     /// to `actual`) becomes the last chunk of a session with bytes; a session without any
     /// gets the body as its blob, or the digest mismatch it would have got; an ended one is
     /// unknown.
@@ -396,7 +372,9 @@ impl Registry {
                     Some(key) => self.storage.read_part(key).await.map(Some),
                 };
                 let result = match body {
-                    Ok(body) => self.finish_session(repository, id, digest, range, body).await,
+                    // Boxed: `finish_session` may come back here (through `finish_in_one_put`), though
+                    // not for a session with bytes.
+                    Ok(body) => Box::pin(self.finish_session(repository, id, digest, range, body)).await,
                     Err(error) => Err(error.into()),
                 };
                 (result, false)
