@@ -22,13 +22,11 @@ impl Index {
         &self,
         repository: &RepoName,
         description: Option<&str>,
+        audit: &crate::AuditEntry<'_>,
     ) -> Result<bool, IndexError> {
-        let _guard = self.write_guard().await;
-        let result = sqlx::query("UPDATE repositories SET description = $1 WHERE name = $2")
+        let change = sqlx::query("UPDATE repositories SET description = $1 WHERE name = $2")
             .bind(description.map(str::to_owned))
-            .bind(repository.as_str())
-            .execute(&self.pool)
-            .await?;
-        Ok(result.rows_affected() > 0)
+            .bind(repository.as_str());
+        Ok(self.execute_audited(change, audit).await? > 0)
     }
 }

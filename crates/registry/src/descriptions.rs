@@ -42,8 +42,11 @@ impl Registry {
             return Err(RegistryError::InvalidInput("a description cannot hold control characters".into()));
         }
         let value = (!description.is_empty()).then_some(description);
+        let actor = crate::actor_of(caller);
+        let audit =
+            crate::audit::entry(&actor, "repository.description", Some(repository.as_str()), repository.as_str(), None);
         self.index
-            .set_repository_description(repository, value)
+            .set_repository_description(repository, value, &audit)
             .await?
             .then_some(())
             .ok_or_else(|| RegistryError::NameUnknown(repository.clone()))
