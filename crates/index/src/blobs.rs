@@ -44,25 +44,19 @@ impl<'a> BlobRecording<'a> {
         size: u64,
         upload: Option<UploadEnd>,
     ) -> Result<Option<WrittenRecording<'a>>, IndexError> {
-        let mut batch = Batch::default();
+        let mut fenced = Batch::default();
         let fence = match &self.tx {
             // `BEGIN IMMEDIATE` holds the database's only write lock, which already excludes
             // the collector: reading the row is enough.
-            WriteTx::Sqlite(_) => crate::gc::check_fence_into(&mut batch, &self.digest),
+            WriteTx::Sqlite(_) => crate::gc::check_fence_into(&mut fenced, &self.digest),
             // Takes no hold: the upsert locks the row until commit, and the row is removed
             // again at once unless someone holds it (the deleted row stays locked as long).
-            WriteTx::Postgres(_) => crate::gc::lock_fence_into(&mut batch, &self.digest, "blob_locks.holds"),
+            WriteTx::Postgres(_) => crate::gc::lock_fence_into(&mut fenced, &self.digest, "blob_locks.holds"),
         };
-        let ending = upload.map(|end| crate::uploads::end_upload_with_blob_into(&mut batch, end, repository));
-        let link = record_blob_into(&mut batch, repository, &self.digest, size);
-        let outcomes = batch.run_returning(&mut self.tx).await?;
-        crate::gc::refuse_if_collecting(&outcomes[fence].rows, &self.digest)?;
-        let affected: Vec<u64> = outcomes.iter().map(|outcome| outcome.affected).collect();
-        if ending.is_some_and(|ending| !ending.ended(&affected)) {
+        if !record_blob_in(&mut self.tx, fenced, Some(fence), repository, &self.digest, size, upload).await? {
             self.tx.rollback().await?;
             return Ok(None);
         }
-        link.finish(&mut self.tx, &affected).await?;
         Ok(Some(WrittenRecording { tx: self.tx }))
     }
 }
@@ -113,23 +107,30 @@ pub(crate) async fn link_blob_in(
 ) -> Result<bool, IndexError> {
     // First, so that the digest's fence row stays locked until commit (see `gc.rs`).
     crate::gc::release_hold_in(conn, digest).await?;
-    record_blob_in(conn, repository, digest, size, upload).await
+    record_blob_in(conn, Batch::default(), None, repository, digest, size, upload).await
 }
 
 /// Ends `upload` (if given) and records the blob and its link, in one batch within the
-/// caller's transaction; the caller has locked the digest's fence row. `false` when the
+/// caller's transaction, after the statements `batch` already holds; the caller has locked the
+/// digest's fence row, or has its lock or read in `batch` at the statement `fence` names
+/// (`BlobBeingCollected` when it says the collector is at the digest). `false` when the
 /// session had ended already: the caller rolls back.
 async fn record_blob_in(
     conn: &mut impl Runner,
+    mut batch: Batch,
+    fence: Option<usize>,
     repository: &RepoName,
     digest: &Digest,
     size: u64,
     upload: Option<UploadEnd>,
 ) -> Result<bool, IndexError> {
-    let mut batch = Batch::default();
     let ending = upload.map(|end| crate::uploads::end_upload_with_blob_into(&mut batch, end, repository));
     let link = record_blob_into(&mut batch, repository, digest, size);
-    let affected = batch.run(conn).await?;
+    let outcomes = batch.run_returning(conn).await?;
+    if let Some(statement) = fence {
+        crate::gc::refuse_if_collecting(&outcomes[statement].rows, digest)?;
+    }
+    let affected: Vec<u64> = outcomes.iter().map(|outcome| outcome.affected).collect();
     if ending.is_some_and(|ending| !ending.ended(&affected)) {
         return Ok(false);
     }
