@@ -42,7 +42,7 @@ async fn signed_in(state: &AppState, headers: &HeaderMap, peer: ClientIp) -> Res
 }
 
 /// Who the audit log names for a change `principal` made.
-fn actor(principal: &Principal) -> wasmhub_index::Actor {
+pub(crate) fn actor(principal: &Principal) -> wasmhub_index::Actor {
     wasmhub_registry::actor_of(&Caller::User(principal.clone()))
 }
 

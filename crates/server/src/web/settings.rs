@@ -243,7 +243,7 @@ pub async fn create_token(State(state): State<AppState>, headers: HeaderMap, bod
         };
         let now = crate::auth::now_seconds() * 1000;
         let expires = (days > 0).then(|| now + i64::from(days) * 86_400_000);
-        let actor = wasmhub_registry::actor_of(&Caller::User(principal.clone()));
+        let actor = crate::accounts_api::actor(&principal);
         let (token, stored) =
             state.registry.create_token(&principal.user, &name, &scopes, expires, &actor).await.map_err(refusal)?;
         tracing::info!(user = %principal.user.name, token = %stored.id, "token created on the settings page");
@@ -267,7 +267,7 @@ pub async fn revoke_token(State(state): State<AppState>, headers: HeaderMap, bod
         let fields = form_fields(&body)?;
         let id = field(&fields, "id").unwrap_or_default();
         // Only the user's own tokens, administrators included (they have the API for others).
-        let actor = wasmhub_registry::actor_of(&Caller::User(principal.clone()));
+        let actor = crate::accounts_api::actor(&principal);
         state.registry.revoke_token(id, Some(&principal.user), &actor).await.map_err(refusal)?;
         Ok(Redirect::to("/settings?done=revoked").into_response())
     }
