@@ -74,6 +74,10 @@ impl ApiError {
         self
     }
 
+    pub fn status(&self) -> StatusCode {
+        self.0.status
+    }
+
     #[cfg(test)]
     pub fn code_str(&self) -> &'static str {
         self.0.code

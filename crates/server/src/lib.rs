@@ -35,8 +35,8 @@ pub use error::ApiError;
 pub struct AppState {
     pub registry: Registry,
     pub auth: std::sync::Arc<auth::AuthContext>,
-    /// Whether the main listener serves `/metrics` (off when a separate metrics listener is
-    /// configured, so the main port can be public without exposing repository names).
+    /// Whether the main listener serves `/metrics`, to administrators only when access control
+    /// is on (off when a separate metrics listener is configured).
     pub metrics_on_main_listener: bool,
     /// Reverse proxies whose `X-Forwarded-For` names the client (`client_ip.rs`).
     pub trusted_proxies: std::sync::Arc<client_ip::TrustedProxies>,
@@ -60,7 +60,7 @@ impl AppState {
 pub fn app(state: AppState) -> Router {
     let metrics = state.registry.metrics().clone();
     let exposition = if state.metrics_on_main_listener {
-        Router::new().route("/metrics", get(observe::exposition).with_state(metrics.clone()))
+        Router::new().route("/metrics", get(observe::exposition_for_administrators))
     } else {
         Router::new()
     };

@@ -249,3 +249,35 @@ async fn a_separate_metrics_listener_serves_the_same_numbers() {
     assert_eq!(other.status(), 404, "the metrics listener serves nothing else");
     task.abort();
 }
+
+#[tokio::test]
+async fn with_access_control_the_main_listener_shows_metrics_to_administrators_only() {
+    use base64::Engine as _;
+    let basic = |user: &str| {
+        let credentials = format!("{user}:a long enough password");
+        format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(credentials))
+    };
+    let server = TestServer::start_enforced().await;
+    let actor = wasmhub_index::Actor::cli();
+    for (user, admin) in [("root", true), ("dev", false)] {
+        server.registry.create_user(&user.parse().unwrap(), "a long enough password", admin, &actor).await.unwrap();
+    }
+    let scrape = |authorization: Option<String>| {
+        let mut request = server.client.get(server.url("/metrics"));
+        if let Some(authorization) = authorization {
+            request = request.header("authorization", authorization);
+        }
+        request.send()
+    };
+    // The series name private repositories: nobody without a role may learn them.
+    let anonymous = scrape(None).await.unwrap();
+    assert_eq!(anonymous.status(), 401);
+    assert!(anonymous.headers().contains_key("www-authenticate"));
+    assert!(!anonymous.text().await.unwrap().contains("wasmhub_"));
+    let user = scrape(Some(basic("dev"))).await.unwrap();
+    assert_eq!(user.status(), 403);
+    let administrator = scrape(Some(basic("root"))).await.unwrap();
+    assert_eq!(administrator.status(), 200);
+    let exposition = Exposition::parse(&administrator.text().await.unwrap());
+    assert!(exposition.series("wasmhub_http_requests_total") > 0);
+}

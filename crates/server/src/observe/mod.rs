@@ -10,12 +10,16 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use axum::extract::{MatchedPath, Request, State};
-use axum::http::{Method, StatusCode};
+use axum::http::header::WWW_AUTHENTICATE;
+use axum::http::{HeaderMap, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use wasmhub_metrics::Metrics;
 
+use crate::client_ip::ClientIp;
+use crate::error::ApiError;
 use crate::route::{self, Route};
+use crate::AppState;
 
 /// What the request addressed, for labels (`kind`) and the log (the rest).
 #[derive(Debug, Default, PartialEq, Eq)]
@@ -154,9 +158,31 @@ fn log(
     );
 }
 
-/// `GET /metrics`: the registry's metrics in the Prometheus text format.
+/// `GET /metrics`: the registry's metrics in the Prometheus text format (the separate metrics
+/// listener, which only the operator's network reaches).
 pub(crate) async fn exposition(State(metrics): State<Metrics>) -> Response {
     ([(axum::http::header::CONTENT_TYPE, wasmhub_metrics::CONTENT_TYPE)], metrics.render()).into_response()
+}
+
+/// `GET /metrics` on the main listener. The per-repository series name private repositories,
+/// which must not exist for anyone without a role on them; so with access control on, only an
+/// administrator (a password, or a token with the `admin` scope) reads them here. Scrapers
+/// without such a credential use `--metrics-listen`.
+pub(crate) async fn exposition_for_administrators(
+    State(state): State<AppState>,
+    peer: ClientIp,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    if state.registry.policy().enforce {
+        crate::accounts_api::administrator(&state, &headers, peer).await.map_err(|error| {
+            match error.status() {
+                // Prometheus sends Basic credentials or a bearer token when configured to.
+                StatusCode::UNAUTHORIZED => error.with_header(WWW_AUTHENTICATE, "Basic realm=\"wasmhub metrics\""),
+                _ => error,
+            }
+        })?;
+    }
+    Ok(exposition(State(state.registry.metrics().clone())).await)
 }
 
 #[cfg(test)]
