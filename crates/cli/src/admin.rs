@@ -4,7 +4,7 @@
 use std::io::Read;
 
 use anyhow::{bail, Context};
-use wasmhub_index::{Actor, Role};
+use wasmhub_index::{Actor, OccupiedNamespace, Role};
 use wasmhub_oci::{Namespace, RepoName};
 use wasmhub_registry::{Caller, Registry};
 
@@ -63,7 +63,8 @@ pub async fn org(command: OrgCommand) -> anyhow::Result<()> {
     match command {
         OrgCommand::Add { database, name: org, owner } => {
             let registry = registry(&database.database_url).await?;
-            registry.create_org(&name(&org)?, &name(&owner)?, &Actor::cli()).await?;
+            // The operator may hand a namespace's existing repositories to a new organisation.
+            registry.create_org(&name(&org)?, &name(&owner)?, OccupiedNamespace::Take, &Actor::cli()).await?;
             println!("created organisation {org}, owned by {owner}");
         }
         OrgCommand::Member { database, org, user, role, remove } => {

@@ -73,6 +73,15 @@ fn user_from(row: &sqlx::any::AnyRow) -> Result<User, IndexError> {
     })
 }
 
+/// Whether a new organisation may take a namespace that already holds repositories (pushed by
+/// an administrator, or while access control was off): its owner would own them all, so only
+/// administrators and the command line may take one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OccupiedNamespace {
+    Take,
+    Refuse,
+}
+
 impl Index {
     async fn namespace_taken(&self, name: &Namespace) -> Result<bool, IndexError> {
         let row = sqlx::query(
@@ -178,11 +187,33 @@ impl Index {
         Ok(self.execute_audited(change, audit).await? > 0)
     }
 
+    /// Whether any repository lies in namespace `name` (`name` itself, or `name/...`).
+    async fn namespace_holds_repositories(&self, name: &Namespace) -> Result<bool, IndexError> {
+        // `0` follows `/`: the names under `name/` are one index range.
+        let row =
+            sqlx::query("SELECT 1 AS held FROM repositories WHERE name = $1 OR (name >= $2 AND name < $3) LIMIT 1")
+                .bind(name.as_str())
+                .bind(format!("{name}/"))
+                .bind(format!("{name}0"))
+                .fetch_optional(&self.pool)
+                .await?;
+        Ok(row.is_some())
+    }
+
     /// Creates an organisation with `owner` as its first owner.
-    pub async fn create_org(&self, name: &Namespace, owner: i64, audit: &AuditEntry<'_>) -> Result<(), IndexError> {
+    pub async fn create_org(
+        &self,
+        name: &Namespace,
+        owner: i64,
+        occupied: OccupiedNamespace,
+        audit: &AuditEntry<'_>,
+    ) -> Result<(), IndexError> {
         let _guard = self.write_guard().await;
         if self.namespace_taken(name).await? {
             return Err(IndexError::NameTaken(name.to_string()));
+        }
+        if occupied == OccupiedNamespace::Refuse && self.namespace_holds_repositories(name).await? {
+            return Err(IndexError::NamespaceHoldsRepositories(name.to_string()));
         }
         let mut tx = self.begin_write().await?;
         let org: i64 = sqlx::query("INSERT INTO organisations (name, created_at) VALUES ($1, $2) RETURNING id")

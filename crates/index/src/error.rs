@@ -6,6 +6,8 @@ pub enum IndexError {
     UnsupportedUrl(String),
     #[error("the name {0:?} is already taken by a user or organisation")]
     NameTaken(String),
+    #[error("the namespace {0:?} holds repositories; only an administrator may create an organisation for it")]
+    NamespaceHoldsRepositories(String),
     #[error("manifest references {0}, which is not in the repository")]
     MissingReference(Digest),
     #[error("tag {tag} of {repository} is immutable: it already names another manifest")]

@@ -38,7 +38,7 @@ mod tokens;
 mod uploads;
 mod wasm;
 
-pub use accounts::{Role, User};
+pub use accounts::{OccupiedNamespace, Role, User};
 pub use audit::{AuditEntry, AuditQuery, AuditRecord};
 pub use blobs::{BlobRecording, WrittenRecording};
 pub use catalog::{RepositorySummary, TagDetails, TagSummary};

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use serde_json::json;
 use wasmhub_auth::verified::VerifiedPasswords;
 use wasmhub_auth::{password, PersonalAccessToken, TokenScope};
-use wasmhub_index::{Actor, NewToken, Role, StoredToken, User};
+use wasmhub_index::{Actor, NewToken, OccupiedNamespace, Role, StoredToken, User};
 use wasmhub_oci::{Namespace, RepoName};
 
 use crate::access::{Limit, Principal};
@@ -175,10 +175,18 @@ impl Registry {
         Ok(self.index.users().await?)
     }
 
-    pub async fn create_org(&self, name: &Namespace, owner: &Namespace, actor: &Actor) -> Result<(), RegistryError> {
+    /// Creates organisation `name` owned by `owner`; `occupied` says whether it may take a
+    /// namespace that already holds repositories (the caller's decision: administrators may).
+    pub async fn create_org(
+        &self,
+        name: &Namespace,
+        owner: &Namespace,
+        occupied: OccupiedNamespace,
+        actor: &Actor,
+    ) -> Result<(), RegistryError> {
         let audit = entry(actor, "org.create", None, name.as_str(), Some(json!({ "owner": owner.as_str() })));
         let owner = self.user(owner).await?;
-        Ok(self.index.create_org(name, owner.id, &audit).await?)
+        Ok(self.index.create_org(name, owner.id, occupied, &audit).await?)
     }
 
     /// Sets a member's role (`None` removes the member).

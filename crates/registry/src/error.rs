@@ -108,6 +108,7 @@ impl From<IndexError> for RegistryError {
                 "tag {tag} of {repository} is immutable and already names another manifest; push under a new tag"
             )),
             IndexError::NameTaken(name) => RegistryError::Conflict(format!("the name {name:?} is already taken")),
+            IndexError::NamespaceHoldsRepositories(_) => RegistryError::Conflict(error.to_string()),
             other => RegistryError::Index(other),
         }
     }

@@ -9,7 +9,7 @@ use axum::routing::{delete, get, post, put};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use wasmhub_auth::TokenScope;
-use wasmhub_index::{Role, StoredToken, User};
+use wasmhub_index::{OccupiedNamespace, Role, StoredToken, User};
 use wasmhub_oci::{ErrorCode, Namespace};
 use wasmhub_registry::{Caller, Principal};
 
@@ -150,7 +150,8 @@ struct NewOrg {
     name: String,
 }
 
-/// Any signed-in user may create an organisation, and becomes its owner.
+/// Any signed-in user may create an organisation, and becomes its owner; in a namespace that
+/// already holds repositories, only an administrator may.
 async fn create_org(
     State(state): State<AppState>,
     peer: ClientIp,
@@ -164,7 +165,9 @@ async fn create_org(
             "creating an organisation needs a password or an admin-scoped token",
         ));
     }
-    state.registry.create_org(&namespace(&body.name)?, &principal.user.name, &actor(&principal)).await?;
+    // A namespace holding repositories but owned by nobody would give its new owner them all.
+    let occupied = if principal.user.is_admin { OccupiedNamespace::Take } else { OccupiedNamespace::Refuse };
+    state.registry.create_org(&namespace(&body.name)?, &principal.user.name, occupied, &actor(&principal)).await?;
     Ok((StatusCode::CREATED, Json(serde_json::json!({ "name": body.name, "owner": principal.user.name })))
         .into_response())
 }

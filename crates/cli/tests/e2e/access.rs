@@ -27,7 +27,12 @@ async fn world() -> World {
         registry.create_user(&user.parse().unwrap(), PASSWORD, admin, &wasmhub_index::Actor::cli()).await.unwrap();
     }
     registry
-        .create_org(&"team".parse().unwrap(), &"alice".parse().unwrap(), &wasmhub_index::Actor::cli())
+        .create_org(
+            &"team".parse().unwrap(),
+            &"alice".parse().unwrap(),
+            wasmhub_index::OccupiedNamespace::Take,
+            &wasmhub_index::Actor::cli(),
+        )
         .await
         .unwrap();
     registry

@@ -123,6 +123,28 @@ async fn organisation_owners_manage_members_whose_roles_take_effect_at_once() {
 }
 
 #[tokio::test]
+async fn a_namespace_holding_repositories_becomes_an_organisation_only_by_an_administrator() {
+    let server = server_with_admin().await;
+    server.registry.create_user(&"bob".parse().unwrap(), PASSWORD, false, &wasmhub_index::Actor::cli()).await.unwrap();
+    let (root, bob) = (basic("root", PASSWORD), basic("bob", PASSWORD));
+    let upload = |auth: &str, repository: &str| {
+        let layer = b"an administrator's layer";
+        let path = format!("/v2/{repository}/blobs/uploads/?digest={}", common::sha256(layer));
+        server.client.post(server.url(&path)).header("authorization", auth).body(layer.to_vec()).send()
+    };
+    // An administrator pushes into a namespace that no user or organisation owns.
+    assert_eq!(upload(&root, "internal/tool").await.unwrap().status(), 201);
+    // Creating its organisation would make bob the owner of that repository.
+    let (status, error) = call(&server, &bob, "POST", "/api/v1/orgs", Some(json!({"name": "internal"}))).await;
+    assert_eq!(status, 409, "{error}");
+    assert_eq!(upload(&bob, "internal/tool").await.unwrap().status(), 403, "bob gained nothing");
+    let (status, _) = call(&server, &bob, "POST", "/api/v1/orgs", Some(json!({"name": "bobs-team"}))).await;
+    assert_eq!(status, 201, "an empty namespace is anyone's to take");
+    let (status, _) = call(&server, &root, "POST", "/api/v1/orgs", Some(json!({"name": "internal"}))).await;
+    assert_eq!(status, 201, "an administrator may hand the repositories to an organisation");
+}
+
+#[tokio::test]
 async fn tokens_are_shown_once_listed_without_secrets_and_revocable() {
     let server = server_with_admin().await;
     server

@@ -311,7 +311,12 @@ async fn namespace_pages_list_what_the_caller_may_see() {
     let server = enforced_with_users(&["alice"]).await;
     server
         .registry
-        .create_org(&"team".parse().unwrap(), &"alice".parse().unwrap(), &wasmhub_index::Actor::cli())
+        .create_org(
+            &"team".parse().unwrap(),
+            &"alice".parse().unwrap(),
+            wasmhub_index::OccupiedNamespace::Take,
+            &wasmhub_index::Actor::cli(),
+        )
         .await
         .unwrap();
     for repo in ["team/one", "team/two", "alice/own"] {
