@@ -146,10 +146,9 @@ impl Registry {
             ))),
             // Private repositories do not exist for those who may not see them.
             (Some(_), Action::Pull) => Err(RegistryError::NameUnknown(repository.clone())),
+            // The same answer for a private repository as for one that does not exist (or a
+            // public one): a different one would tell that it exists.
             (Some(principal), _) if !permitted => {
-                if private == Some(true) && role.is_none() {
-                    return Err(RegistryError::NameUnknown(repository.clone()));
-                }
                 let namespaces = self.index.pushable_namespaces(&principal.user).await?;
                 Err(RegistryError::Denied(format!(
                     "{} may not {} to {repository}; it may push to the namespaces: {}",

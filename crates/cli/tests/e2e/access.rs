@@ -141,6 +141,11 @@ async fn the_access_table_holds_for_every_caller_visibility_and_action() {
         (Some("bob"), "POST", "/v2/alice/public/blobs/uploads/".into(), 403),
         (Some("bob"), "PUT", "/v2/alice/public/manifests/v2".into(), 403),
         (Some("bob"), "POST", "/v2/bob/own/blobs/uploads/".into(), 202),
+        // A private repository answers a push or delete as one that does not exist would.
+        (Some("bob"), "POST", "/v2/alice/private/blobs/uploads/".into(), 403),
+        (Some("bob"), "POST", "/v2/alice/nothing/blobs/uploads/".into(), 403),
+        (Some("bob"), "DELETE", "/v2/alice/private/manifests/v1".into(), 403),
+        (Some("bob"), "DELETE", "/v2/alice/nothing/manifests/v1".into(), 403),
         (Some("alice"), "PUT", "/v2/alice/public/manifests/v2".into(), 201),
         (Some("root"), "POST", "/v2/bob/own/blobs/uploads/".into(), 202),
         // Deletes need push rights too.
