@@ -297,6 +297,11 @@ async fn revoke_token(
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     let principal = signed_in(&state, &headers, peer).await?;
+    // As for creating one: a pull or push token must not revoke the account's other tokens
+    // (nor, for an administrator's, everyone's).
+    if !principal.limit.allows_admin() {
+        return Err(ApiError::new(ErrorCode::Denied, "revoking tokens needs a password or an admin-scoped token"));
+    }
     let owner = (!principal.user.is_admin).then_some(&principal.user);
     state.registry.revoke_token(&id, owner, &actor(&principal)).await?;
     Ok(StatusCode::NO_CONTENT.into_response())

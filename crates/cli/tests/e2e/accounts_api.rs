@@ -186,6 +186,8 @@ async fn tokens_are_shown_once_listed_without_secrets_and_revocable() {
         call(&server, &alice, "POST", "/api/v1/tokens", Some(json!({"name": "x", "scopes": ["root"]}))).await;
     assert_eq!(status, 400);
     let id = created["id"].as_str().unwrap();
+    let (status, _) = call(&server, &bearer, "DELETE", &format!("/api/v1/tokens/{id}"), None).await;
+    assert_eq!(status, 403, "a push token cannot revoke tokens");
     let (status, _) = call(&server, &alice, "DELETE", &format!("/api/v1/tokens/{id}"), None).await;
     assert_eq!(status, 204);
     assert_eq!(call(&server, &bearer, "GET", "/api/users/current", None).await.0, 401, "revoked at once");
