@@ -425,6 +425,10 @@ async fn the_audit_log_records_pushes_deletes_and_access_changes_for_administrat
     let hook = serde_json::json!({ "namespace": "alice", "url": "ftp://example.com/", "secret": SECRET });
     assert_eq!(send("POST", "/api/v1/webhooks", Some("root")).json(&hook).send().await.unwrap().status(), 400);
     let hook = serde_json::json!({ "url": "https://hooks.example.com/x", "secret": SECRET, "events": ["tag.moved"] });
+    // A cross-site form can POST `text/plain` that parses as JSON: only application/json counts.
+    let as_text =
+        send("POST", "/api/v1/webhooks", Some("root")).header("content-type", "text/plain").body(hook.to_string());
+    assert_eq!(as_text.send().await.unwrap().status(), 415);
     let created = send("POST", "/api/v1/webhooks", Some("root")).json(&hook).send().await.unwrap();
     assert_eq!(created.status(), 201);
     let created: Value = created.json().await.unwrap();

@@ -170,6 +170,15 @@ async fn add_webhook(
     body: Bytes,
 ) -> Result<Response, ApiError> {
     let admin = administrator(&state, &headers, peer).await?;
+    // A web page elsewhere can POST `text/plain` that parses as JSON, with whatever credentials
+    // the browser holds for this origin; `application/json` makes the browser ask first (CORS).
+    if !is_json(&headers) {
+        return Err(ApiError::api(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "UNSUPPORTED_MEDIA_TYPE",
+            "the body must be sent as application/json",
+        ));
+    }
     let body: NewWebhook = serde_json::from_slice(&body).map_err(|e| invalid(format!("the body: {e}")))?;
     let scope = match &body.namespace {
         None => WebhookScope::Global,
@@ -183,6 +192,13 @@ async fn add_webhook(
     let webhook =
         state.registry.add_webhook(&scope, &url, &body.secret, &events, &actor_of(&Caller::User(admin))).await?;
     Ok((StatusCode::CREATED, Json(WebhookView::from(&webhook))).into_response())
+}
+
+fn is_json(headers: &HeaderMap) -> bool {
+    let content_type = headers.get(axum::http::header::CONTENT_TYPE).and_then(|value| value.to_str().ok());
+    content_type.is_some_and(|value| {
+        value.split(';').next().is_some_and(|essence| essence.trim().eq_ignore_ascii_case("application/json"))
+    })
 }
 
 fn webhook_id(text: &str) -> Result<i64, ApiError> {

@@ -176,8 +176,9 @@ pub(crate) async fn exposition_for_administrators(
     if state.registry.policy().enforce {
         crate::accounts_api::administrator(&state, &headers, peer).await.map_err(|error| {
             match error.status() {
-                // Prometheus sends Basic credentials or a bearer token when configured to.
-                StatusCode::UNAUTHORIZED => error.with_header(WWW_AUTHENTICATE, "Basic realm=\"wasmhub metrics\""),
+                // Prometheus sends its credentials unasked. Not a Basic challenge: a browser
+                // would prompt for a password and then send it with cross-site requests too.
+                StatusCode::UNAUTHORIZED => error.with_header(WWW_AUTHENTICATE, "Bearer realm=\"wasmhub metrics\""),
                 _ => error,
             }
         })?;
