@@ -278,7 +278,14 @@ async fn maintainers_set_visibility_and_description_and_others_cannot() {
             &[("repository", "alice/filter"), ("visibility", "public"), ("description", "")],
         )
         .await;
-    assert_eq!(refused.status(), 404, "a private repository of someone else does not exist for bob");
+    assert_eq!(refused.status(), 403, "a private repository of someone else: refused");
+    let missing = bob
+        .post(
+            "/settings/repositories",
+            &[("repository", "alice/nothing"), ("visibility", "public"), ("description", "")],
+        )
+        .await;
+    assert_eq!(missing.status(), 403, "as one that does not exist is: no telling them apart");
     page(&server, "/repositories/alice/filter", None, 404).await;
 
     alice
