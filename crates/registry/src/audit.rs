@@ -21,6 +21,12 @@ pub async fn with_client_ip<F: Future>(ip: Option<IpAddr>, work: F) -> F::Output
     CLIENT_IP.scope(ip, work).await
 }
 
+/// The client address of the request being served (`with_client_ip`), if any: what the
+/// audit log records, and what sign-in rate limits count per address.
+pub fn request_client_ip() -> Option<IpAddr> {
+    CLIENT_IP.try_with(|ip| *ip).ok().flatten()
+}
+
 fn client_ip() -> Option<String> {
     CLIENT_IP.try_with(|ip| ip.map(|ip| ip.to_string())).ok().flatten()
 }

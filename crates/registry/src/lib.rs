@@ -34,7 +34,7 @@ use wasmhub_index::Index;
 use wasmhub_storage::BlobStore;
 
 pub use access::{AccessPolicy, Action, Caller, Limit, Principal};
-pub use audit::{actor_of, with_client_ip, MAX_AUDIT_PAGE};
+pub use audit::{actor_of, request_client_ip, with_client_ip, MAX_AUDIT_PAGE};
 pub use blobs::BlobRead;
 pub use descriptions::MAX_DESCRIPTION_CHARS;
 pub use discovery::{Page, Referrers};

@@ -13,7 +13,6 @@ use wasmhub_index::{OccupiedNamespace, Role, StoredToken, User};
 use wasmhub_oci::{ErrorCode, Namespace};
 use wasmhub_registry::{Caller, Principal};
 
-use crate::client_ip::ClientIp;
 use crate::error::ApiError;
 use crate::AppState;
 
@@ -29,13 +28,13 @@ pub fn router() -> Router<AppState> {
         .route("/api/users/current", get(current_user))
 }
 
-async fn caller(state: &AppState, headers: &HeaderMap, peer: ClientIp) -> Result<Caller, ApiError> {
-    state.auth.caller(&state.registry, headers, peer.0).await
+async fn caller(state: &AppState, headers: &HeaderMap) -> Result<Caller, ApiError> {
+    state.auth.caller(&state.registry, headers).await
 }
 
 /// The signed-in user, or 401.
-async fn signed_in(state: &AppState, headers: &HeaderMap, peer: ClientIp) -> Result<Principal, ApiError> {
-    match caller(state, headers, peer).await? {
+async fn signed_in(state: &AppState, headers: &HeaderMap) -> Result<Principal, ApiError> {
+    match caller(state, headers).await? {
         Caller::User(principal) => Ok(principal),
         _ => Err(ApiError::new(ErrorCode::Unauthorized, "sign in with a password or a personal access token")),
     }
@@ -47,12 +46,8 @@ pub(crate) fn actor(principal: &Principal) -> wasmhub_index::Actor {
 }
 
 /// An administrator whose credential allows administration, or 401/403.
-pub(crate) async fn administrator(
-    state: &AppState,
-    headers: &HeaderMap,
-    peer: ClientIp,
-) -> Result<Principal, ApiError> {
-    let principal = signed_in(state, headers, peer).await?;
+pub(crate) async fn administrator(state: &AppState, headers: &HeaderMap) -> Result<Principal, ApiError> {
+    let principal = signed_in(state, headers).await?;
     if principal.user.is_admin && principal.limit.allows_admin() {
         Ok(principal)
     } else {
@@ -79,8 +74,8 @@ impl From<&User> for UserView {
     }
 }
 
-async fn list_users(State(state): State<AppState>, peer: ClientIp, headers: HeaderMap) -> Result<Response, ApiError> {
-    administrator(&state, &headers, peer).await?;
+async fn list_users(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {
+    administrator(&state, &headers).await?;
     let users: Vec<UserView> = state.registry.users().await?.iter().map(UserView::from).collect();
     Ok(Json(users).into_response())
 }
@@ -95,11 +90,10 @@ struct NewUser {
 
 async fn create_user(
     State(state): State<AppState>,
-    peer: ClientIp,
     headers: HeaderMap,
     Json(body): Json<NewUser>,
 ) -> Result<Response, ApiError> {
-    let admin = administrator(&state, &headers, peer).await?;
+    let admin = administrator(&state, &headers).await?;
     let name = namespace(&body.name)?;
     state.registry.create_user(&name, &body.password, body.admin, &actor(&admin)).await?;
     let user = state.registry.user(&name).await?;
@@ -113,12 +107,11 @@ struct NewPassword {
 
 async fn set_password(
     State(state): State<AppState>,
-    peer: ClientIp,
     headers: HeaderMap,
     Path(name): Path<String>,
     Json(body): Json<NewPassword>,
 ) -> Result<Response, ApiError> {
-    let principal = signed_in(&state, &headers, peer).await?;
+    let principal = signed_in(&state, &headers).await?;
     let name = namespace(&name)?;
     let allowed = principal.limit.allows_admin() && (principal.user.is_admin || principal.user.name == name);
     if !allowed {
@@ -135,12 +128,11 @@ struct Disabled {
 
 async fn set_disabled(
     State(state): State<AppState>,
-    peer: ClientIp,
     headers: HeaderMap,
     Path(name): Path<String>,
     Json(body): Json<Disabled>,
 ) -> Result<Response, ApiError> {
-    let admin = administrator(&state, &headers, peer).await?;
+    let admin = administrator(&state, &headers).await?;
     state.registry.set_user_disabled(&namespace(&name)?, body.disabled, &actor(&admin)).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
@@ -154,11 +146,10 @@ struct NewOrg {
 /// already holds repositories, only an administrator may.
 async fn create_org(
     State(state): State<AppState>,
-    peer: ClientIp,
     headers: HeaderMap,
     Json(body): Json<NewOrg>,
 ) -> Result<Response, ApiError> {
-    let principal = signed_in(&state, &headers, peer).await?;
+    let principal = signed_in(&state, &headers).await?;
     if !principal.limit.allows_admin() {
         return Err(ApiError::new(
             ErrorCode::Denied,
@@ -179,7 +170,6 @@ struct Membership {
 
 async fn set_member(
     State(state): State<AppState>,
-    peer: ClientIp,
     headers: HeaderMap,
     Path((org, user)): Path<(String, String)>,
     Json(body): Json<Membership>,
@@ -192,27 +182,25 @@ async fn set_member(
             return Err(ApiError::api(StatusCode::BAD_REQUEST, "INVALID_INPUT", format!("unknown role {other:?}")));
         }
     };
-    change_member(&state, &headers, peer, &org, &user, Some(role)).await
+    change_member(&state, &headers, &org, &user, Some(role)).await
 }
 
 async fn remove_member(
     State(state): State<AppState>,
-    peer: ClientIp,
     headers: HeaderMap,
     Path((org, user)): Path<(String, String)>,
 ) -> Result<Response, ApiError> {
-    change_member(&state, &headers, peer, &org, &user, None).await
+    change_member(&state, &headers, &org, &user, None).await
 }
 
 async fn change_member(
     state: &AppState,
     headers: &HeaderMap,
-    peer: ClientIp,
     org: &str,
     user: &str,
     role: Option<Role>,
 ) -> Result<Response, ApiError> {
-    let caller = caller(state, headers, peer).await?;
+    let caller = caller(state, headers).await?;
     let org = namespace(org)?;
     if !state.registry.may_admin_org(&caller, &org).await? {
         return Err(ApiError::new(ErrorCode::Denied, "only the organisation's owners may change its members"));
@@ -251,8 +239,8 @@ impl From<&StoredToken> for TokenView {
     }
 }
 
-async fn list_tokens(State(state): State<AppState>, peer: ClientIp, headers: HeaderMap) -> Result<Response, ApiError> {
-    let principal = signed_in(&state, &headers, peer).await?;
+async fn list_tokens(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {
+    let principal = signed_in(&state, &headers).await?;
     let tokens: Vec<TokenView> = state.registry.tokens_of(&principal.user).await?.iter().map(TokenView::from).collect();
     Ok(Json(tokens).into_response())
 }
@@ -267,11 +255,10 @@ struct NewToken {
 
 async fn create_token(
     State(state): State<AppState>,
-    peer: ClientIp,
     headers: HeaderMap,
     Json(body): Json<NewToken>,
 ) -> Result<Response, ApiError> {
-    let principal = signed_in(&state, &headers, peer).await?;
+    let principal = signed_in(&state, &headers).await?;
     let scopes = body
         .scopes
         .iter()
@@ -292,11 +279,10 @@ async fn create_token(
 
 async fn revoke_token(
     State(state): State<AppState>,
-    peer: ClientIp,
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    let principal = signed_in(&state, &headers, peer).await?;
+    let principal = signed_in(&state, &headers).await?;
     // As for creating one: a pull or push token must not revoke the account's other tokens
     // (nor, for an administrator's, everyone's).
     if !principal.limit.allows_admin() {
@@ -308,8 +294,8 @@ async fn revoke_token(
 }
 
 /// The WebAssembly Hub's "who am I" for `wasme login`.
-async fn current_user(State(state): State<AppState>, peer: ClientIp, headers: HeaderMap) -> Result<Response, ApiError> {
-    let principal = signed_in(&state, &headers, peer).await?;
+async fn current_user(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {
+    let principal = signed_in(&state, &headers).await?;
     let name = principal.user.name.to_string();
     Ok(Json(serde_json::json!({ "id": name, "username": name, "name": name, "admin": principal.user.is_admin }))
         .into_response())

@@ -14,7 +14,7 @@ use axum::http::{header, HeaderMap};
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use wasmhub_auth::{jwt, SigningKey};
-use wasmhub_oci::ErrorCode;
+use wasmhub_oci::{ErrorCode, Namespace};
 use wasmhub_registry::{Caller, Registry, RegistryError};
 
 use crate::error::ApiError;
@@ -39,6 +39,9 @@ pub const TOKEN_LIFETIME: Duration = Duration::from_secs(300);
 const FAILURES_PER_USER: u32 = 5;
 const FAILURES_PER_ADDRESS: u32 = 20;
 const FAILURE_WINDOW: Duration = Duration::from_secs(60);
+/// How many characters of a failed sign-in's user name the log keeps (real names are at most
+/// 64; what is sent may be anything).
+const MAX_LOGGED_NAME: usize = 64;
 
 pub struct AuthContext {
     pub settings: AuthSettings,
@@ -76,25 +79,35 @@ pub fn now_seconds() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
 }
 
+/// The rate-limit counters a failed sign-in adds to, with their limits. A user name counts only
+/// when it could name a user (a personal access token sent alone has none, and a made-up name
+/// of any length must not become a key); the address only when it is known, never as one
+/// shared "unknown" counter that one client could exhaust for everybody.
+fn failure_keys(user: &str, peer: Option<IpAddr>) -> Vec<(String, u32)> {
+    let mut keys = Vec::with_capacity(2);
+    if user.parse::<Namespace>().is_ok() {
+        keys.push((format!("user:{user}"), FAILURES_PER_USER));
+    }
+    if let Some(peer) = peer {
+        keys.push((format!("address:{peer}"), FAILURES_PER_ADDRESS));
+    }
+    keys
+}
+
 impl AuthContext {
     pub async fn load(registry: &Registry, settings: AuthSettings) -> Result<AuthContext, RegistryError> {
         Ok(AuthContext { settings, key: registry.signing_key().await?, failures: Mutex::default() })
     }
 
     /// The caller behind `headers`. Bad credentials are an error (401), never anonymous.
-    pub async fn caller(
-        &self,
-        registry: &Registry,
-        headers: &HeaderMap,
-        peer: Option<IpAddr>,
-    ) -> Result<Caller, ApiError> {
+    pub async fn caller(&self, registry: &Registry, headers: &HeaderMap) -> Result<Caller, ApiError> {
         if !registry.policy().enforce {
             return Ok(Caller::Open);
         }
         match credentials(headers)? {
             Credentials::None => Ok(Caller::Anonymous),
-            Credentials::Basic { user, secret } => self.sign_in(registry, &user, &secret, peer).await,
-            Credentials::Bearer(token) if token.starts_with("whub_") => self.sign_in(registry, "", &token, peer).await,
+            Credentials::Basic { user, secret } => self.sign_in(registry, &user, &secret).await,
+            Credentials::Bearer(token) if token.starts_with("whub_") => self.sign_in(registry, "", &token).await,
             Credentials::Bearer(token) => {
                 let claims = jwt::verify(&token, &self.key, now_seconds(), &self.settings.service)
                     .map_err(|e| ApiError::new(ErrorCode::Unauthorized, e.to_string()))?;
@@ -111,32 +124,31 @@ impl AuthContext {
         }
     }
 
-    /// Checks a user name and secret, with the rate limits applied.
-    pub async fn sign_in(
-        &self,
-        registry: &Registry,
-        user: &str,
-        secret: &str,
-        peer: Option<IpAddr>,
-    ) -> Result<Caller, ApiError> {
-        let keys = [format!("user:{user}"), format!("address:{}", peer.map(|p| p.to_string()).unwrap_or_default())];
+    /// Checks a user name and secret, with the rate limits applied: per user name, and per
+    /// address of the request's client (resolved once per request, `client_ip.rs`).
+    pub async fn sign_in(&self, registry: &Registry, user: &str, secret: &str) -> Result<Caller, ApiError> {
+        let peer = wasmhub_registry::request_client_ip();
+        let keys = failure_keys(user, peer);
         self.check_rate(&keys)?;
         match registry.authenticate(user, secret).await? {
             Some(principal) => {
-                self.failures.lock().expect("not poisoned").remove(&keys[0]);
+                if let Some((key, _)) = keys.iter().find(|(_, limit)| *limit == FAILURES_PER_USER) {
+                    self.failures.lock().expect("not poisoned").remove(key);
+                }
                 Ok(Caller::User(principal))
             }
             None => {
                 self.record_failure(&keys);
-                tracing::info!(user, ?peer, "failed sign-in");
+                let logged = user.char_indices().nth(MAX_LOGGED_NAME).map_or(user, |(end, _)| &user[..end]);
+                tracing::info!(user = logged, ?peer, "failed sign-in");
                 Err(ApiError::new(ErrorCode::Unauthorized, "invalid user name, password or token"))
             }
         }
     }
 
-    fn check_rate(&self, keys: &[String; 2]) -> Result<(), ApiError> {
+    fn check_rate(&self, keys: &[(String, u32)]) -> Result<(), ApiError> {
         let failures = self.failures.lock().expect("not poisoned");
-        for (key, limit) in keys.iter().zip([FAILURES_PER_USER, FAILURES_PER_ADDRESS]) {
+        for (key, limit) in keys.iter().map(|(key, limit)| (key, *limit)) {
             if let Some((count, since)) = failures.get(key) {
                 let elapsed = since.elapsed();
                 if *count >= limit && elapsed < FAILURE_WINDOW {
@@ -149,13 +161,13 @@ impl AuthContext {
         Ok(())
     }
 
-    fn record_failure(&self, keys: &[String; 2]) {
+    fn record_failure(&self, keys: &[(String, u32)]) {
         let mut failures = self.failures.lock().expect("not poisoned");
         // Bounded: forget old entries when the table grows (an attacker rotating names).
         if failures.len() > 100_000 {
             failures.retain(|_, (_, since)| since.elapsed() < FAILURE_WINDOW);
         }
-        for key in keys {
+        for (key, _) in keys {
             let entry = failures.entry(key.clone()).or_insert((0, Instant::now()));
             if entry.1.elapsed() >= FAILURE_WINDOW {
                 *entry = (0, Instant::now());

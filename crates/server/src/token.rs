@@ -14,6 +14,9 @@ use crate::auth::{now_seconds, TOKEN_LIFETIME};
 use crate::error::ApiError;
 use crate::AppState;
 
+/// Most scopes one token request may ask for.
+const MAX_SCOPES: usize = 32;
+
 #[derive(Serialize)]
 struct TokenResponse {
     token: String,
@@ -30,8 +33,7 @@ pub async fn issue(State(state): State<AppState>, request: Request) -> Response 
 }
 
 async fn issue_token(state: AppState, request: Request) -> Result<Response, ApiError> {
-    let peer = crate::client_ip::of(request.extensions());
-    let caller = state.auth.caller(&state.registry, request.headers(), peer).await?;
+    let caller = state.auth.caller(&state.registry, request.headers()).await?;
     let query = request.uri().query().unwrap_or_default();
     let mut requested = Vec::new();
     for (key, value) in form_urlencoded::parse(query.as_bytes()) {
@@ -39,6 +41,15 @@ async fn issue_token(state: AppState, request: Request) -> Result<Response, ApiE
             // Malformed scopes are ignored, as the token spec allows: nothing is granted for them.
             requested.extend(wasmhub_auth::scope::parse(&value).unwrap_or_default());
         }
+    }
+    // Each scope costs lookups and lands in the token: clients ask for a handful (a push with
+    // mounts names a few repositories), so more than this is refused rather than worked through.
+    if requested.len() > MAX_SCOPES {
+        return Err(ApiError::api(
+            StatusCode::BAD_REQUEST,
+            "INVALID_REQUEST",
+            format!("at most {MAX_SCOPES} scopes per token request"),
+        ));
     }
     let mut granted = Vec::new();
     for access in requested {
@@ -48,7 +59,12 @@ async fn issue_token(state: AppState, request: Request) -> Result<Response, ApiE
                 Err(_) => Vec::new(),
             },
             // The catalog is filtered per caller, so asking for it is harmless.
-            "registry" if access.name == "catalog" => access.actions.clone(),
+            "registry" if access.name == "catalog" => {
+                let mut actions = access.actions.clone();
+                actions.sort();
+                actions.dedup();
+                actions
+            }
             _ => Vec::new(),
         };
         granted.push(Access { kind: access.kind, name: access.name, actions });

@@ -6,6 +6,7 @@ use crate::common;
 
 use base64::Engine as _;
 use common::{sha256, TestServer, OCI_MANIFEST};
+use wasmhub_auth::TokenScope;
 use wasmhub_index::Role;
 use wasmhub_registry::Caller;
 
@@ -268,6 +269,10 @@ async fn the_token_endpoint_reduces_scopes_to_what_is_granted() {
     assert_eq!(alice["expires_in"], 300);
     let (status, _) = token(server, Some("nobody"), "repository:alice/public:pull").await;
     assert_eq!(status, 401, "wrong credentials get no token at all");
+    let (_, repeated) = token(server, Some("alice"), "repository:alice/public:push,pull,pull,push,pull").await;
+    assert_eq!(granted(&repeated)[0]["actions"], serde_json::json!(["pull", "push"]), "each action once");
+    let many = vec!["repository:alice/public:pull"; 33].join(" ");
+    assert_eq!(token(server, Some("alice"), &many).await.0, 400, "a bounded number of scopes");
 }
 
 #[tokio::test]
@@ -377,6 +382,27 @@ async fn repeated_failed_sign_ins_are_rate_limited() {
     assert_eq!(statuses[5], 429, "{statuses:?}");
     let right = status(server, Some("bob"), "GET", "/v2/", None).await;
     assert_eq!(right, 429, "the user is locked out for the window even with the right password");
+}
+
+#[tokio::test]
+async fn failed_token_sign_ins_do_not_lock_out_other_tokens_or_users() {
+    let world = world().await;
+    let server = &world.server;
+    let alice = server.registry.user(&"alice".parse().unwrap()).await.unwrap();
+    let actor = wasmhub_index::Actor::cli();
+    let (token, _) = server.registry.create_token(&alice, "ci", &[TokenScope::Pull], None, &actor).await.unwrap();
+    let pull = |authorization: String| {
+        server.client.get(server.url("/v2/alice/private/tags/list")).header("authorization", authorization).send()
+    };
+    // A token sent alone names no user: its failures count for the client's address only, not
+    // for one counter every token shares.
+    for n in 0..6 {
+        assert_eq!(pull(format!("Bearer whub_{n}_made-up")).await.unwrap().status(), 401);
+    }
+    assert_eq!(pull(format!("Bearer {token}")).await.unwrap().status(), 200, "another token still signs in");
+    // A made-up user name of any length is no counter of its own either.
+    let long = "x".repeat(100_000);
+    assert_eq!(pull(basic(&long, "wrong")).await.unwrap().status(), 401);
 }
 
 /// Repository names in a JSON API listing, as `who` sees it.

@@ -13,7 +13,6 @@ use wasmhub_index::{AuditQuery, AuditRecord, DeliveryStatus, EventKind, Webhook}
 use wasmhub_registry::{actor_of, Caller, WebhookScope, WebhookUrl, MAX_AUDIT_PAGE};
 
 use crate::accounts_api::administrator;
-use crate::client_ip::ClientIp;
 use crate::error::ApiError;
 use crate::time::rfc3339;
 use crate::AppState;
@@ -108,11 +107,10 @@ fn audit_query(raw: Option<&str>) -> Result<(AuditQuery, u64), ApiError> {
 
 async fn audit(
     State(state): State<AppState>,
-    peer: ClientIp,
     headers: HeaderMap,
     RawQuery(raw): RawQuery,
 ) -> Result<Response, ApiError> {
-    administrator(&state, &headers, peer).await?;
+    administrator(&state, &headers).await?;
     let (query, page) = audit_query(raw.as_deref())?;
     let (records, total) = state.registry.audit_log(&query).await?;
     let entries = records.into_iter().map(AuditView::from).collect();
@@ -141,12 +139,8 @@ impl From<&Webhook> for WebhookView {
     }
 }
 
-async fn list_webhooks(
-    State(state): State<AppState>,
-    peer: ClientIp,
-    headers: HeaderMap,
-) -> Result<Response, ApiError> {
-    administrator(&state, &headers, peer).await?;
+async fn list_webhooks(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {
+    administrator(&state, &headers).await?;
     let webhooks: Vec<WebhookView> = state.registry.webhooks().await?.iter().map(WebhookView::from).collect();
     Ok(Json(webhooks).into_response())
 }
@@ -163,13 +157,8 @@ struct NewWebhook {
 }
 
 /// The body is read as bytes and parsed after the caller is checked.
-async fn add_webhook(
-    State(state): State<AppState>,
-    peer: ClientIp,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Result<Response, ApiError> {
-    let admin = administrator(&state, &headers, peer).await?;
+async fn add_webhook(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Result<Response, ApiError> {
+    let admin = administrator(&state, &headers).await?;
     // A web page elsewhere can POST `text/plain` that parses as JSON, with whatever credentials
     // the browser holds for this origin; `application/json` makes the browser ask first (CORS).
     if !is_json(&headers) {
@@ -207,11 +196,10 @@ fn webhook_id(text: &str) -> Result<i64, ApiError> {
 
 async fn remove_webhook(
     State(state): State<AppState>,
-    peer: ClientIp,
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    let admin = administrator(&state, &headers, peer).await?;
+    let admin = administrator(&state, &headers).await?;
     let id = webhook_id(&id)?;
     if !state.registry.remove_webhook(id, &actor_of(&Caller::User(admin))).await? {
         return Err(ApiError::api(StatusCode::NOT_FOUND, "NOT_FOUND", format!("no webhook {id}")));
@@ -250,11 +238,10 @@ impl From<DeliveryStatus> for DeliveryView {
 /// The webhook's 100 most recent deliveries, newest first.
 async fn deliveries(
     State(state): State<AppState>,
-    peer: ClientIp,
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    administrator(&state, &headers, peer).await?;
+    administrator(&state, &headers).await?;
     let id = webhook_id(&id)?;
     if state.registry.webhook(id).await?.is_none() {
         return Err(ApiError::api(StatusCode::NOT_FOUND, "NOT_FOUND", format!("no webhook {id}")));

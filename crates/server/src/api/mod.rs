@@ -39,7 +39,7 @@ pub fn router() -> Router<AppState> {
 
 /// Who is asking: the same credentials `/v2` accepts. The one place the API meets auth.
 async fn caller(state: &AppState, headers: &HeaderMap) -> Result<Caller, JsonError> {
-    state.auth.caller(&state.registry, headers, None).await.map_err(|_| JsonError::unauthorized())
+    state.auth.caller(&state.registry, headers).await.map_err(|_| JsonError::unauthorized())
 }
 
 /// wasm-pkg-tools' registry metadata: packages live in this registry's OCI namespace

@@ -16,7 +16,6 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use wasmhub_metrics::Metrics;
 
-use crate::client_ip::ClientIp;
 use crate::error::ApiError;
 use crate::route::{self, Route};
 use crate::AppState;
@@ -170,11 +169,10 @@ pub(crate) async fn exposition(State(metrics): State<Metrics>) -> Response {
 /// without such a credential use `--metrics-listen`.
 pub(crate) async fn exposition_for_administrators(
     State(state): State<AppState>,
-    peer: ClientIp,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     if state.registry.policy().enforce {
-        crate::accounts_api::administrator(&state, &headers, peer).await.map_err(|error| {
+        crate::accounts_api::administrator(&state, &headers).await.map_err(|error| {
             match error.status() {
                 // Prometheus sends its credentials unasked. Not a Basic challenge: a browser
                 // would prompt for a password and then send it with cross-site requests too.

@@ -68,8 +68,7 @@ fn scope(route: &Route, method: &Method) -> Option<String> {
 }
 
 async fn handle(state: &AppState, route: Route, request: Request) -> Result<Response, ApiError> {
-    let peer = crate::client_ip::of(request.extensions());
-    let caller = state.auth.caller(&state.registry, request.headers(), peer).await?;
+    let caller = state.auth.caller(&state.registry, request.headers()).await?;
     let method = request.method().clone();
     let query = Query::parse(request.uri().query());
     let registry = &state.registry;

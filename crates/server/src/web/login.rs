@@ -12,7 +12,6 @@ use wasmhub_registry::{Caller, Limit};
 use super::html::{w, Esc};
 use super::session::{same_origin, session_user, sign_in_cookie, sign_out_cookie};
 use super::{caller, Account, Page, PageError};
-use crate::client_ip::ClientIp;
 use crate::AppState;
 
 /// Longest user name or password read from the form (both are far shorter in practice).
@@ -106,12 +105,7 @@ fn form_page(state: &AppState, account: &Account, next: &str, user: &str, error:
     Page { title: "Sign in".into(), q: String::new(), main, account: account.clone() }
 }
 
-pub async fn submit(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    peer: ClientIp,
-    body: Bytes,
-) -> Result<Response, PageError> {
+pub async fn submit(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Result<Response, PageError> {
     same_origin(&state, &headers)?;
     let fields = form_fields(&body)?;
     let user = field(&fields, "username").unwrap_or_default().trim().to_owned();
@@ -128,7 +122,7 @@ pub async fn submit(
     if password.starts_with("whub_") {
         return Ok(refuse(StatusCode::UNAUTHORIZED, "Sign in with your password, not a personal access token."));
     }
-    match state.auth.sign_in(&state.registry, &user, password, peer.0).await {
+    match state.auth.sign_in(&state.registry, &user, password).await {
         Ok(Caller::User(principal)) if matches!(principal.limit, Limit::Unlimited) => {
             tracing::info!(user = %principal.user.name, "signed in to the web catalog");
             let cookie = sign_in_cookie(&state, &headers, &principal.user);

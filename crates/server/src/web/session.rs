@@ -90,7 +90,7 @@ fn session_token(headers: &HeaderMap) -> Option<&str> {
 pub async fn caller(state: &AppState, headers: &HeaderMap) -> Result<Caller, PageError> {
     let registry = &state.registry;
     if headers.contains_key(header::AUTHORIZATION) || !registry.policy().enforce {
-        return state.auth.caller(registry, headers, None).await.map_err(|_| PageError::Unauthorized);
+        return state.auth.caller(registry, headers).await.map_err(|_| PageError::Unauthorized);
     }
     Ok(match session_user(state, headers).await? {
         Some(user) => Caller::User(Principal { user, limit: Limit::Unlimited }),
