@@ -7,6 +7,7 @@ mod accounts_api;
 mod api;
 mod auth;
 pub mod client_ip;
+mod connections;
 mod error;
 mod observe;
 mod route;
@@ -20,7 +21,6 @@ use std::time::Duration;
 
 use axum::http::{HeaderValue, Request};
 use axum::routing::{any, get};
-use axum::serve::ListenerExt;
 use axum::Router;
 use tokio::net::TcpListener;
 use tower_http::set_header::SetResponseHeaderLayer;
@@ -28,6 +28,8 @@ use tower_http::trace::TraceLayer;
 use wasmhub_registry::Registry;
 
 pub use auth::AuthSettings;
+use connections::serve_router;
+pub use connections::ConnectionLimits;
 pub use error::ApiError;
 
 /// What every handler can reach.
@@ -105,41 +107,27 @@ pub async fn serve_metrics(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let app = Router::new().route("/metrics", get(observe::exposition)).with_state(metrics);
-    axum::serve(listener, app).with_graceful_shutdown(shutdown).await
+    serve_router(listener, app, shutdown, Duration::from_secs(5), ConnectionLimits::default()).await
 }
 
 /// Serves `state` on `listener` until `shutdown` resolves, then lets in-flight requests
-/// finish (bounded by `grace`).
+/// finish (bounded by `grace`), with the default `ConnectionLimits`.
 pub async fn serve(
     listener: TcpListener,
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
     grace: Duration,
 ) -> std::io::Result<()> {
-    let (drained_tx, drained_rx) = tokio::sync::oneshot::channel::<()>();
-    let signal = async move {
-        shutdown.await;
-        let _ = drained_tx.send(());
-    };
-    // Responses are written as headers then body: without TCP_NODELAY, Nagle's algorithm
-    // holds the body back until the client's delayed ACK (about 40 ms per small blob GET).
-    let listener = listener.tap_io(|tcp| {
-        if let Err(error) = tcp.set_nodelay(true) {
-            tracing::debug!(%error, "cannot set TCP_NODELAY");
-        }
-    });
-    let service = app(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
-    let server = axum::serve(listener, service).with_graceful_shutdown(signal);
-    let mut server = tokio::spawn(async move { server.await });
-    tokio::select! {
-        finished = &mut server => return finished.map_err(std::io::Error::other)?,
-        _ = drained_rx => {}
-    }
-    match tokio::time::timeout(grace, server).await {
-        Ok(joined) => joined.map_err(std::io::Error::other)?,
-        Err(_) => {
-            tracing::warn!(?grace, "requests still running after the grace period; stopping anyway");
-            Ok(())
-        }
-    }
+    serve_with_limits(listener, state, shutdown, grace, ConnectionLimits::default()).await
+}
+
+/// `serve` with other time limits on connections.
+pub async fn serve_with_limits(
+    listener: TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    grace: Duration,
+    limits: ConnectionLimits,
+) -> std::io::Result<()> {
+    serve_router(listener, app(state), shutdown, grace, limits).await
 }

@@ -11,6 +11,7 @@ mod accounts_api;
 mod browser;
 mod clients;
 mod clients_login;
+mod connections;
 mod content_management;
 mod discovery;
 mod durability;
