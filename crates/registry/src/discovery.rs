@@ -91,7 +91,9 @@ impl Registry {
     }
 
     /// Manifests whose `subject` is `subject`, as an OCI index (`GET /referrers/<digest>`).
-    /// Per the spec this never answers "not found": an unknown subject has no referrers.
+    /// Per the spec this never answers "not found" (clients take a 404 to mean the API is not
+    /// supported): an unknown subject has no referrers, and neither has a repository the
+    /// caller cannot see, which therefore looks like one without referrers.
     pub async fn referrers(
         &self,
         caller: &Caller,
@@ -100,7 +102,14 @@ impl Registry {
         artifact_type: Option<&MediaType>,
         after: Option<&Digest>,
     ) -> Result<Referrers, RegistryError> {
-        self.authorize(caller, repository, Action::Pull).await?;
+        match self.authorize(caller, repository, Action::Pull).await {
+            Err(RegistryError::NameUnknown(_)) => {
+                let index = ReferrersIndex { schema_version: 2, media_type: OCI_INDEX, manifests: Vec::new() };
+                let index_json = serde_json::to_vec(&index).expect("serialising plain data cannot fail");
+                return Ok(Referrers { index_json, filtered: artifact_type.is_some(), more_after: None });
+            }
+            refused => refused?,
+        }
         let page = self.limits.referrers_page_size;
         let mut rows = self.index.referrers(repository, subject, artifact_type, after, page.saturating_add(1)).await?;
         let more = rows.len() > page as usize;

@@ -9,7 +9,7 @@ mod uploads;
 use axum::body::Body;
 use axum::extract::{Request, State};
 
-use axum::http::{Method, StatusCode};
+use axum::http::{header, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use wasmhub_oci::ErrorCode;
 use wasmhub_registry::Caller;
@@ -73,11 +73,17 @@ async fn handle(state: &AppState, route: Route, request: Request) -> Result<Resp
     let query = Query::parse(request.uri().query());
     let registry = &state.registry;
     match (route, method) {
-        // Docker clients start the token dance from this 401.
-        (Route::Base, Method::GET | Method::HEAD) if matches!(caller, Caller::Anonymous) => Err(ApiError::new(
-            ErrorCode::Unauthorized,
-            "sign in to use this registry; anonymous pulls of public repositories need a token from the realm",
-        )),
+        // Docker clients start the token dance from this 401. A caller who comes back with the
+        // anonymous token the realm gave is let in, as by the reference registry: clients that
+        // ping again with it (oras-go, regclient) would otherwise never get past this.
+        (Route::Base, Method::GET | Method::HEAD)
+            if matches!(caller, Caller::Anonymous) && !request.headers().contains_key(header::AUTHORIZATION) =>
+        {
+            Err(ApiError::new(
+                ErrorCode::Unauthorized,
+                "sign in to use this registry; anonymous pulls of public repositories need a token from the realm",
+            ))
+        }
         (Route::Base, Method::GET | Method::HEAD) => Ok(Json::empty_object()),
         (Route::Catalog, Method::GET) => discovery::catalog(registry, &caller, &query).await,
         (Route::Tags(name), Method::GET) => discovery::tags(registry, &caller, &name, &query).await,
