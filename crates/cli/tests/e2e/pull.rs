@@ -138,6 +138,21 @@ async fn if_none_match_with_the_current_etag_answers_304() {
 }
 
 #[tokio::test]
+async fn a_blob_the_client_holds_answers_304_and_an_unknown_one_still_404() {
+    let server = TestServer::start().await;
+    let path = pushed_layer(&server, "ns/app").await;
+    let digest = path.rsplit('/').next().unwrap().to_owned();
+    let conditional =
+        |path: String| server.client.get(server.url(&path)).header("if-none-match", format!("\"{digest}\"")).send();
+    let held = conditional(path.clone()).await.unwrap();
+    assert_eq!(held.status(), 304);
+    assert_eq!(header(&held, "etag"), format!("\"{digest}\""));
+    assert!(body(held).await.is_empty());
+    let elsewhere = conditional(format!("/v2/ns/other/blobs/{digest}")).await.unwrap();
+    assert_eq!(elsewhere.status(), 404, "a 304 only for a blob this repository has");
+}
+
+#[tokio::test]
 async fn nested_names_and_keyword_components_route_to_the_right_repository() {
     let server = TestServer::start().await;
     let (manifest, _) = server.push_image("org/manifests/blobs", "tags", b"module").await;
@@ -235,7 +250,7 @@ async fn unsatisfiable_range_answers_416_with_the_size() {
 async fn multiple_ranges_and_other_units_get_the_whole_blob() {
     let server = TestServer::start().await;
     let path = pushed_layer(&server, "ns/app").await;
-    for range in ["bytes=0-1,4-5", "items=0-3"] {
+    for range in ["bytes=0-1,4-5", "items=0-3", "bytes=5-2", "bytes=x-y", "bytes"] {
         let response = get_range(&server, &path, range).await;
         assert_eq!(response.status(), 200, "{range}");
         assert!(response.headers().get("content-range").is_none());

@@ -3,7 +3,7 @@
 use axum::body::Body;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::Response;
-use wasmhub_oci::{ByteRange, Digest, ErrorCode, RepoName};
+use wasmhub_oci::{ByteRange, Digest, RepoName};
 use wasmhub_registry::{Caller, Registry};
 
 use super::empty;
@@ -17,23 +17,30 @@ pub async fn get(
     head: bool,
     headers: &HeaderMap,
 ) -> Result<Response, ApiError> {
+    let etag = format!("\"{digest}\"");
     let builder = Response::builder()
         .header(header::CONTENT_TYPE, "application/octet-stream")
         .header("docker-content-digest", digest.to_string())
-        .header(header::ETAG, format!("\"{digest}\""))
+        .header(header::ETAG, &etag)
         .header(header::ACCEPT_RANGES, "bytes");
+    // A blob never changes under its digest: a client that holds it gets 304 once it is known
+    // to be here and readable by the caller.
+    if !head && super::manifests::none_match(headers, &etag) {
+        registry.blob_size(caller, name, digest).await?;
+        return Ok(builder.status(StatusCode::NOT_MODIFIED).body(Body::empty()).expect("valid headers"));
+    }
     if head {
         let size = registry.blob_size(caller, name, digest).await?;
         let response = builder.status(StatusCode::OK).header(header::CONTENT_LENGTH, size).body(Body::empty());
         return Ok(response.expect("valid headers"));
     }
-    let range = match headers.get(header::RANGE).map(|v| v.to_str()) {
-        None => None,
-        Some(Ok(text)) => ByteRange::parse(text).map_err(|e| {
-            ApiError::new(ErrorCode::RangeInvalid, e.to_string()).with_status(StatusCode::RANGE_NOT_SATISFIABLE)
-        })?,
-        Some(Err(_)) => return Err(ApiError::new(ErrorCode::RangeInvalid, "Range header is not ASCII")),
-    };
+    // A Range that does not parse is ignored, as RFC 9110 §14.2 lets a server do: the whole
+    // blob, after the same lookups and checks as any GET. (One that parses but lies beyond
+    // the blob is a 416 with the blob's size.)
+    let range = headers
+        .get(header::RANGE)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|text| ByteRange::parse(text).ok().flatten());
     let read = registry.read_blob(caller, name, digest, range).await?;
     let response = match read.range {
         Some((first, last)) => builder

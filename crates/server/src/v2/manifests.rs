@@ -39,7 +39,7 @@ pub async fn get(
 
 /// Whether `If-None-Match` names `etag` or is `*`. RFC 9110 §13.1.2: this header uses the weak
 /// comparison, so `W/"<digest>"` matches too; the header may be repeated or hold a list.
-fn none_match(headers: &HeaderMap, etag: &str) -> bool {
+pub(super) fn none_match(headers: &HeaderMap, etag: &str) -> bool {
     headers
         .get_all(header::IF_NONE_MATCH)
         .iter()
