@@ -65,6 +65,10 @@ pub struct Limits {
     pub max_manifest_bytes: usize,
     /// Largest blob accepted (across all chunks of an upload).
     pub max_blob_bytes: u64,
+    /// Most chunks one upload may have: each is a stored part (S3 composes at most 10,000),
+    /// and every later chunk reads the list of those before it. Clients send one chunk, or a
+    /// few of several MiB.
+    pub max_upload_parts: usize,
     /// Most entries one page of a listing returns, whatever `n` asks for.
     pub max_page_size: u32,
     /// Descriptors in one page of a referrers list (the spec lets the registry choose; a
@@ -85,6 +89,7 @@ impl Default for Limits {
         Limits {
             max_manifest_bytes: wasmhub_oci::MAX_MANIFEST_BYTES,
             max_blob_bytes: 64 * 1024 * 1024 * 1024,
+            max_upload_parts: 10_000,
             max_page_size: 10_000,
             referrers_page_size: 1_000,
             wasm: wasmhub_wasm::Limits::default(),

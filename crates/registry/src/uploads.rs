@@ -220,6 +220,12 @@ impl Registry {
                 return Err(RegistryError::ChunkOutOfOrder { expected: session.size, got: range.first });
             }
         }
+        let max_parts = self.limits.max_upload_parts;
+        if session.parts.len() >= max_parts {
+            return Err(RegistryError::UploadInvalid(format!(
+                "an upload takes at most {max_parts} chunks; send larger ones"
+            )));
+        }
         let hasher = DigestHasher::from_state(&session.hash_state).map_err(|_| {
             RegistryError::Index(wasmhub_index::IndexError::Corrupt(format!("hash state of upload {id}")))
         })?;

@@ -509,3 +509,24 @@ async fn finished_and_cancelled_uploads_leave_no_directories_behind() {
         std::fs::read_dir(&uploads).map(|dir| dir.flatten().map(|e| e.path()).collect()).unwrap_or_default();
     assert!(left.is_empty(), "upload directories left behind: {left:?}");
 }
+
+#[tokio::test]
+async fn an_upload_takes_a_bounded_number_of_chunks() {
+    let limits = wasmhub_registry::Limits { max_upload_parts: 2, ..Default::default() };
+    let server = TestServer::start_with_limits(limits).await;
+    let mut url = start(&server, "ns/chunks").await;
+    for (n, range) in [(0, "0-11"), (1, "12-23")] {
+        let response = patch(&server, &url, Some(range), &BLOB[n * 12..n * 12 + 12]).await;
+        assert_eq!(response.status(), 202);
+        url = server.location(&response);
+    }
+    let third = patch(&server, &url, Some("24-35"), &BLOB[24..]).await;
+    assert_eq!(third.status(), 400);
+    assert_eq!(error_code(third).await, "BLOB_UPLOAD_INVALID");
+    // The session keeps what it had: the rest comes as the closing PUT's body.
+    let finished = finish(&server, &url, &sha256(BLOB), &BLOB[24..]).await;
+    assert_eq!(finished.status(), 400, "the closing body would be a third chunk too");
+    let finished = finish(&server, &url, &sha256(&BLOB[..24]), b"").await;
+    assert_eq!(finished.status(), 201);
+    assert_eq!(pulled(&server, "ns/chunks", &sha256(&BLOB[..24])).await.as_deref(), Some(&BLOB[..24]));
+}
