@@ -220,7 +220,13 @@ impl BlobStore {
     async fn commit_blob_untimed(&self, parts: &[PartKey], digest: &Digest) -> Result<(), StorageError> {
         let target = blob_path(digest);
         if let (Some(root), [single]) = (&self.local_root, parts) {
-            let committed = local::rename_into_place(root.join(single.as_str()), root.join(target.as_ref())).await;
+            let committed = match local::rename_into_place(root.join(single.as_str()), root.join(target.as_ref())).await
+            {
+                // Renamed already, by a request that stopped before the index recorded it (a
+                // crash, a client gone): the blob is in place, verified when it was placed.
+                Err(StorageError::NotFound(_)) if self.blob_exists(digest).await? => Ok(()),
+                other => other,
+            };
             self.prune_upload_directories(parts).await;
             return committed;
         }
