@@ -15,6 +15,7 @@ use object_store::{GetOptions, GetRange, ObjectStore, PutPayload, PutPayloadMut,
 use wasmhub_metrics::OpMetrics;
 use wasmhub_oci::{Digest, DigestHasher, UploadId};
 
+use crate::multipart::Multipart;
 use crate::{local, local_stream, PartKey, StorageError, StorageLocation, WrittenPart};
 
 /// Bodies are written in parts of this size (S3's minimum part is 5 MiB): the most a single
@@ -153,15 +154,15 @@ impl BlobStore {
         // Small bodies (the common case for configs and small layers) become one plain PUT;
         // a multipart upload starts only once a whole part has been buffered.
         let mut first_part = PutPayloadMut::new();
-        let mut multipart: Option<WriteMultipart> = None;
+        let mut multipart: Option<Multipart> = None;
         let outcome: Result<(), StorageError> = async {
             while let Some(chunk) = body.next().await {
                 let chunk = accept_chunk(chunk, &mut size, limit)?;
                 hasher.update(&chunk);
                 match multipart.as_mut() {
                     Some(writer) => {
-                        writer.wait_for_capacity(MAX_PARTS_IN_FLIGHT).await?;
-                        writer.put(chunk);
+                        writer.writer().wait_for_capacity(MAX_PARTS_IN_FLIGHT).await?;
+                        writer.writer().put(chunk);
                     }
                     None => {
                         first_part.push(chunk);
@@ -171,7 +172,7 @@ impl BlobStore {
                             for piece in PutPayload::from(std::mem::take(&mut first_part)).iter() {
                                 writer.put(piece.clone());
                             }
-                            multipart = Some(writer);
+                            multipart = Some(Multipart::new(writer));
                         }
                     }
                 }
@@ -180,9 +181,7 @@ impl BlobStore {
         }
         .await;
         match (outcome, multipart) {
-            (Ok(()), Some(writer)) => {
-                writer.finish().await?;
-            }
+            (Ok(()), Some(writer)) => writer.finish().await?,
             (Ok(()), None) if size == 0 => {
                 // Nothing to keep: an empty chunk (e.g. the final `PUT` of a streamed upload)
                 // writes no object, and deleting its key later is a harmless no-op.
@@ -192,9 +191,7 @@ impl BlobStore {
             }
             (Err(error), writer) => {
                 if let Some(writer) = writer {
-                    if let Err(abort) = writer.abort().await {
-                        tracing::warn!(part = key.as_str(), %abort, "could not abort a failed part write");
-                    }
+                    writer.abort().await;
                 }
                 return Err(error);
             }
@@ -263,12 +260,13 @@ impl BlobStore {
     /// minimum part size holds however small the client's chunks were), then drops them.
     async fn compose(&self, parts: &[PartKey], target: &Path) -> Result<(), StorageError> {
         let upload = self.store.put_multipart(target).await?;
-        let mut writer = WriteMultipart::new_with_chunk_size(upload, PART_SIZE);
+        // Dropped on any error below, which aborts the upload.
+        let mut writer = Multipart::new(WriteMultipart::new_with_chunk_size(upload, PART_SIZE));
         for part in parts {
             let mut stream = self.store.get(&part.path()).await.map_err(StorageError::from_backend)?.into_stream();
             while let Some(chunk) = stream.next().await {
-                writer.wait_for_capacity(MAX_PARTS_IN_FLIGHT).await?;
-                writer.put(chunk?);
+                writer.writer().wait_for_capacity(MAX_PARTS_IN_FLIGHT).await?;
+                writer.writer().put(chunk?);
             }
         }
         writer.finish().await?;

@@ -17,6 +17,7 @@ mod local;
 mod local_stream;
 mod location;
 mod mapped;
+mod multipart;
 mod upload;
 
 pub use blobs::{BlobStore, BlobStream};
