@@ -67,9 +67,21 @@ pub(crate) fn split_commas(text: &str) -> impl Iterator<Item = String> + '_ {
     text.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned)
 }
 
+/// Most values kept in one of the short lists a config or an annotation declares (ABI
+/// versions, root ids, trigger types): real ones hold a few, while a 1 MiB config or a 4 MiB
+/// manifest could name hundreds of thousands, each compared with the others and each an
+/// index row.
+pub(crate) const MAX_LISTED: usize = 64;
+/// Longest value kept in such a list, in characters.
+pub(crate) const MAX_LISTED_CHARS: usize = 256;
+
+/// Appends the `items` not yet in `list`, up to `MAX_LISTED` values of `MAX_LISTED_CHARS`.
 pub(crate) fn push_unique(list: &mut Vec<String>, items: impl IntoIterator<Item = String>) {
     for item in items {
-        if !list.contains(&item) {
+        if list.len() >= MAX_LISTED {
+            break;
+        }
+        if item.chars().count() <= MAX_LISTED_CHARS && !list.contains(&item) {
             list.push(item);
         }
     }
@@ -162,6 +174,18 @@ impl ImageConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn declared_lists_keep_a_bounded_number_of_short_values() {
+        let mut list = vec!["v0.2.1".to_owned()];
+        let many = (0..200_000).map(|n| format!("v{n}")).chain(["x".repeat(MAX_LISTED_CHARS + 1)]);
+        push_unique(&mut list, many);
+        assert_eq!(list.len(), MAX_LISTED);
+        assert_eq!((list[0].as_str(), list[1].as_str()), ("v0.2.1", "v0"));
+        let mut short = Vec::new();
+        push_unique(&mut short, ["a".to_owned(), "x".repeat(MAX_LISTED_CHARS + 1), "a".to_owned(), "b".to_owned()]);
+        assert_eq!(short, ["a", "b"], "duplicates and overlong values are left out");
+    }
 
     fn object(json: &str) -> Map<String, Value> {
         parse_object(json.as_bytes(), "config", &Limits::default()).unwrap()

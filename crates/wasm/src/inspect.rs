@@ -17,6 +17,9 @@ use crate::facts::{ComponentFacts, Export, ExternKind, Import, ModuleFacts, Modu
 use crate::limits::{human_bytes, Limits};
 
 const MAGIC: &[u8; 4] = b"\0asm";
+/// Producers kept per field (`language`, `processed-by`, `sdk`): toolchains name a few, and
+/// each new one is compared with those kept, so the list stays short whatever a section says.
+const MAX_PRODUCERS: usize = 32;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum InspectError {
@@ -189,7 +192,7 @@ impl Scan {
                     _ => continue,
                 };
                 let entry = Producer { name: name.to_owned(), version: version.to_owned() };
-                if list.len() < self.max_names && !list.contains(&entry) {
+                if list.len() < MAX_PRODUCERS && !list.contains(&entry) {
                     list.push(entry);
                 }
             }
