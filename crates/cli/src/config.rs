@@ -219,8 +219,10 @@ pub struct ServeArgs {
     #[arg(long, env = "WASMHUB_ADMIN_PASSWORD", hide_env_values = true)]
     pub admin_password: Option<String>,
 
-    /// Largest manifest accepted, in bytes.
-    #[arg(long, env = "WASMHUB_MAX_MANIFEST_BYTES", default_value_t = wasmhub_registry::Limits::default().max_manifest_bytes)]
+    /// Largest manifest accepted, in bytes: at most 4 MiB (what the manifest parser reads, and
+    /// the reference registry's limit), so the setting can only lower it.
+    #[arg(long, env = "WASMHUB_MAX_MANIFEST_BYTES", default_value_t = wasmhub_registry::Limits::default().max_manifest_bytes,
+          value_parser = manifest_limit)]
     pub max_manifest_bytes: usize,
 
     /// Largest blob accepted, in bytes.
@@ -290,5 +292,14 @@ impl ServeArgs {
 
     pub fn shutdown_grace(&self) -> Duration {
         Duration::from_secs(self.shutdown_grace_seconds)
+    }
+}
+
+/// A `--max-manifest-bytes` value: 1 byte to `MAX_MANIFEST_BYTES`.
+fn manifest_limit(text: &str) -> Result<usize, String> {
+    let most = wasmhub_oci::MAX_MANIFEST_BYTES;
+    match text.parse::<usize>() {
+        Ok(bytes) if (1..=most).contains(&bytes) => Ok(bytes),
+        _ => Err(format!("a manifest limit is 1 to {most} bytes")),
     }
 }

@@ -71,8 +71,16 @@ pub async fn put(
         .map(|tag| tag.parse::<Tag>().map_err(|e| ApiError::new(ErrorCode::ManifestInvalid, e.to_string())))
         .collect::<Result<Vec<_>, _>>()?;
     let limit = registry.limits().max_manifest_bytes;
-    let body = axum::body::to_bytes(request.into_body(), limit).await.map_err(|_| {
-        ApiError::new(ErrorCode::TooLarge, format!("manifest is larger than the registry's {limit}-byte limit"))
+    let body = axum::body::to_bytes(request.into_body(), limit).await.map_err(|error| {
+        let too_large =
+            std::error::Error::source(&error).is_some_and(|source| source.is::<http_body_util::LengthLimitError>());
+        match too_large {
+            true => {
+                ApiError::new(ErrorCode::TooLarge, format!("manifest is larger than the registry's {limit}-byte limit"))
+            }
+            // A client that went away, mostly; nobody reads this answer.
+            false => ApiError::new(ErrorCode::ManifestInvalid, format!("the manifest body could not be read: {error}")),
+        }
     })?;
     let pushed = registry.put_manifest(caller, name, reference, content_type.as_ref(), &body, &extra_tags).await?;
     let mut headers = vec![
