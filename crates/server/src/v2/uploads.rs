@@ -65,13 +65,18 @@ pub async fn start(
     query: &Query,
     request: Request,
 ) -> Result<Response, ApiError> {
-    if let Some(digest) = digest_param(query, "mount")? {
-        let from =
-            query.get("from").map(|text| text.parse::<RepoName>().map_err(ApiError::name_invalid)).transpose()?;
+    // A mount that cannot be (a malformed digest or source) starts a plain upload, as the spec
+    // asks of a mount the registry is unable to do, and as the reference registry does.
+    if let Some(digest) = query.get("mount").and_then(|text| text.parse::<Digest>().ok()) {
+        let from = query.get("from").and_then(|text| text.parse::<RepoName>().ok());
         return match registry.mount_or_start(caller, name, &digest, from.as_ref()).await? {
             MountOutcome::Mounted => Ok(blob_created(name, &digest)),
             MountOutcome::Started(upload) => Ok(session_response(StatusCode::ACCEPTED, name, upload)),
         };
+    }
+    if query.get("mount").is_some() {
+        let upload = registry.start_upload(caller, name).await?;
+        return Ok(session_response(StatusCode::ACCEPTED, name, upload));
     }
     if let Some(digest) = digest_param(query, "digest")? {
         let body = body_stream(request.into_body());
