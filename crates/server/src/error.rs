@@ -1,7 +1,7 @@
 //! The one place where failures become HTTP: the distribution spec's error body
 //! `{"errors":[{"code","message","detail"}]}` with the code's status.
 
-use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
+use axum::http::{header, HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use wasmhub_oci::{DigestError, ErrorCode, NameError};
@@ -106,8 +106,9 @@ impl ApiError {
         ApiError::new(ErrorCode::NameUnknown, "no such endpoint in the distribution API")
     }
 
-    pub fn method_not_allowed() -> ApiError {
-        ApiError::new(ErrorCode::Unsupported, "method not allowed on this endpoint")
+    /// 405, with the `Allow` header RFC 9110 requires.
+    pub fn method_not_allowed(allowed: &str) -> ApiError {
+        ApiError::new(ErrorCode::Unsupported, "method not allowed on this endpoint").with_header(header::ALLOW, allowed)
     }
 }
 

@@ -28,6 +28,20 @@ pub enum Route {
     Referrers(RepoName, Digest),
 }
 
+impl Route {
+    /// The methods this endpoint answers: the `Allow` header of its 405.
+    pub fn allowed_methods(&self) -> &'static str {
+        match self {
+            Route::Base => "GET, HEAD",
+            Route::Catalog | Route::Tags(_) | Route::Referrers(..) => "GET",
+            Route::Manifest(..) => "GET, HEAD, PUT, DELETE",
+            Route::Blob(..) => "GET, HEAD, DELETE",
+            Route::Uploads(_) => "POST",
+            Route::Upload(..) => "GET, PATCH, PUT, DELETE",
+        }
+    }
+}
+
 fn name(segments: &[&str]) -> Result<RepoName, ApiError> {
     segments.join("/").parse().map_err(ApiError::name_invalid)
 }
@@ -46,7 +60,11 @@ pub fn parse(path: &str) -> Result<Route, ApiError> {
     }
     let segments: Vec<&str> = path.split('/').collect();
     match segments.as_slice() {
-        [rest @ .., "blobs", "uploads", ""] if !rest.is_empty() => Ok(Route::Uploads(name(rest)?)),
+        // Clients send the trailing slash; without it, "uploads" could only be a malformed
+        // digest, so it names the same endpoint.
+        [rest @ .., "blobs", "uploads", ""] | [rest @ .., "blobs", "uploads"] if !rest.is_empty() => {
+            Ok(Route::Uploads(name(rest)?))
+        }
         [rest @ .., "blobs", "uploads", id] if !rest.is_empty() => {
             let id = id.parse().map_err(|_| ApiError::upload_unknown())?;
             Ok(Route::Upload(name(rest)?, id))
@@ -79,6 +97,7 @@ mod tests {
         assert_eq!(parse("a/b/c/manifests/v1"), Ok(Route::Manifest(n("a/b/c"), "v1".parse().unwrap())));
         assert_eq!(parse(&format!("x/blobs/{D}")), Ok(Route::Blob(n("x"), D.parse().unwrap())));
         assert_eq!(parse("ns/blobs/uploads/"), Ok(Route::Uploads(n("ns"))));
+        assert_eq!(parse("ns/blobs/uploads"), Ok(Route::Uploads(n("ns"))), "without the trailing slash");
         assert!(matches!(parse("ns/x/blobs/uploads/6f1c7c5e-8a43-4f0b-9d49-1b2c3d4e5f60"), Ok(Route::Upload(..))));
         assert_eq!(parse("a/tags/list"), Ok(Route::Tags(n("a"))));
         assert_eq!(parse(&format!("a/referrers/{D}")), Ok(Route::Referrers(n("a"), D.parse().unwrap())));

@@ -4,7 +4,9 @@
 
 use crate::common;
 
-use common::{body, descriptor, error_code, oci_manifest, sha256, TestServer, OCI_MANIFEST, WASM_CONFIG, WASM_LAYER};
+use common::{
+    body, descriptor, error_code, header, oci_manifest, sha256, TestServer, OCI_MANIFEST, WASM_CONFIG, WASM_LAYER,
+};
 use serde_json::{json, Value};
 
 async fn status(server: &TestServer, path: &str) -> u16 {
@@ -245,6 +247,8 @@ async fn methods_an_endpoint_does_not_have_are_405_unsupported() {
         let response = request.send().await.unwrap();
         let what = format!("{}", response.url());
         assert_eq!(response.status(), 405, "{what}");
+        // RFC 9110: a 405 says what the endpoint does answer.
+        assert!(!header(&response, "allow").is_empty(), "{what}");
         assert_eq!(error_code(response).await, "UNSUPPORTED", "{what}");
     }
     // Nothing was changed by the refused requests.

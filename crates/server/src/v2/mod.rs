@@ -72,6 +72,7 @@ async fn handle(state: &AppState, route: Route, request: Request) -> Result<Resp
     let method = request.method().clone();
     let query = Query::parse(request.uri().query());
     let registry = &state.registry;
+    let allowed = route.allowed_methods();
     match (route, method) {
         // Docker clients start the token dance from this 401. A caller who comes back with the
         // anonymous token the realm gave is let in, as by the reference registry: clients that
@@ -108,7 +109,7 @@ async fn handle(state: &AppState, route: Route, request: Request) -> Result<Resp
         (Route::Upload(name, id), Method::GET) => uploads::status(registry, &caller, &name, id).await,
         (Route::Upload(name, id), Method::PUT) => uploads::finish(registry, &caller, &name, id, &query, request).await,
         (Route::Upload(name, id), Method::DELETE) => uploads::cancel(registry, &caller, &name, id).await,
-        _ => Err(ApiError::method_not_allowed()),
+        _ => Err(ApiError::method_not_allowed(allowed)),
     }
 }
 
