@@ -59,7 +59,11 @@ impl Registry {
         self.authorize(caller, repository, Action::Pull).await?;
         let size = self.page_size(n);
         if size == 0 {
-            return Ok(Page { items: Vec::new(), more: false });
+            // An empty page, but of a repository that exists.
+            return match self.index.repository_exists(repository).await? {
+                true => Ok(Page { items: Vec::new(), more: false }),
+                false => Err(RegistryError::NameUnknown(repository.clone())),
+            };
         }
         let mut items = self
             .index

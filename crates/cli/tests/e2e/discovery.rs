@@ -159,6 +159,8 @@ async fn n_zero_returns_an_empty_list_without_link() {
     tagged(&server, "ns/app", &["a", "b"]).await;
     let (status, link, json) = listing(&server, "/v2/ns/app/tags/list?n=0").await;
     assert_eq!((status, link, json), (200, None, json!({"name": "ns/app", "tags": []})));
+    let (status, _, _) = listing(&server, "/v2/ns/nothing/tags/list?n=0").await;
+    assert_eq!(status, 404, "an empty page only of a repository that exists");
 }
 
 #[tokio::test]
