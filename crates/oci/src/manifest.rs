@@ -30,10 +30,17 @@ pub struct Descriptor {
     pub urls: Option<Vec<String>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub annotations: Option<BTreeMap<String, String>>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "empty_as_none")]
     pub artifact_type: Option<MediaType>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub platform: Option<serde_json::Value>,
+}
+
+/// An `artifactType` of `""` is read as absent: no media type is empty, and the spec's
+/// referrers text allows for producers that send it so ("no artifactType or it is empty").
+fn empty_as_none<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Option<MediaType>, D::Error> {
+    let text: Option<String> = Option::deserialize(deserializer)?;
+    text.filter(|text| !text.is_empty()).map(|text| text.parse().map_err(serde::de::Error::custom)).transpose()
 }
 
 impl Descriptor {
@@ -112,6 +119,7 @@ struct RawManifest {
     layers: Option<Vec<Descriptor>>,
     manifests: Option<Vec<Descriptor>>,
     subject: Option<Descriptor>,
+    #[serde(default, deserialize_with = "empty_as_none")]
     artifact_type: Option<MediaType>,
     #[serde(default)]
     annotations: BTreeMap<String, String>,
@@ -280,6 +288,24 @@ mod tests {
         assert!(Manifest::parse(manifest(MAX_MANIFEST_REFERENCES - 1).as_bytes(), None).is_ok());
         let refused = Manifest::parse(manifest(MAX_MANIFEST_REFERENCES).as_bytes(), None);
         assert_eq!(refused.unwrap_err(), ManifestError::TooManyReferences(MAX_MANIFEST_REFERENCES + 1));
+    }
+
+    #[test]
+    fn an_empty_artifact_type_is_absent_and_a_malformed_one_refused() {
+        let with = |artifact_type: &str| {
+            let layer = format!(
+                r#""mediaType":"application/octet-stream","digest":"{D2}","size":1,"artifactType":{artifact_type}"#
+            );
+            format!(
+                r#"{{"schemaVersion":2,"mediaType":"{}","artifactType":{artifact_type},"config":{{"mediaType":"application/vnd.oci.empty.v1+json","digest":"{D1}","size":2}},"layers":[{{{layer}}}]}}"#,
+                media_type::OCI_MANIFEST
+            )
+        };
+        let manifest = Manifest::parse(with(r#""""#).as_bytes(), None).unwrap();
+        assert_eq!((manifest.artifact_type, manifest.layers[0].artifact_type.clone()), (None, None));
+        let typed = Manifest::parse(with(r#""text/markdown""#).as_bytes(), None).unwrap();
+        assert_eq!(typed.artifact_type.unwrap().as_str(), "text/markdown");
+        assert!(Manifest::parse(with(r#""not a type""#).as_bytes(), None).is_err());
     }
 
     #[test]
