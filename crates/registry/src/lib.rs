@@ -115,7 +115,14 @@ pub struct Registry {
     ended_uploads: std::sync::Arc<std::sync::atomic::AtomicU64>,
     /// Passwords verified in the last minutes (`accounts.rs`): Argon2 once, not per request.
     verified_passwords: std::sync::Arc<wasmhub_auth::verified::VerifiedPasswords>,
+    /// Slots for reading Wasm modules and layers into memory to inspect or extract them
+    /// (`wasm_index.rs`, `search.rs`): each may hold up to the module and layer limits.
+    inspections: std::sync::Arc<tokio::sync::Semaphore>,
 }
+
+/// How many Wasm modules or layers are read into memory at once, across all requests: with the
+/// default limits, at most a few hundred MiB whatever the number of pushes and downloads.
+const INSPECTION_SLOTS: usize = 4;
 
 impl Registry {
     pub fn new(index: Index, storage: BlobStore, limits: Limits) -> Registry {
@@ -131,6 +138,7 @@ impl Registry {
             upload_key: Default::default(),
             ended_uploads: Default::default(),
             verified_passwords: std::sync::Arc::new(accounts::verified_passwords()),
+            inspections: std::sync::Arc::new(tokio::sync::Semaphore::new(INSPECTION_SLOTS)),
         }
     }
 

@@ -102,6 +102,8 @@ impl Registry {
             return Ok(ModuleContent::Stream { stream, size: need.descriptor.size });
         }
         let need = plan.needs().iter().find(|n| n.role == BlobRole::Layer).ok_or_else(no_module)?;
+        // Unpacking a layer holds it and the module in memory: one of the few slots for that.
+        let _slot = self.inspection_slot().await?;
         let layer = self.storage.read_blob_bytes(&need.descriptor.digest, limits.max_layer_bytes).await?;
         // Look where indexing found it (the facts record the path inside the layer).
         let facts: Option<Description> = details.facts_json.as_deref().and_then(|j| serde_json::from_str(j).ok());

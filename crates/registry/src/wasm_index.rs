@@ -46,6 +46,12 @@ impl Registry {
         {
             return Ok(Description::NotWasm);
         }
+        // Configs are small; a module or layer takes one of the few inspection slots while it
+        // is held in memory (a request's own bound is the limits, this is everyone's).
+        let _slot = match plan.needs().iter().any(|n| matches!(n.role, BlobRole::Module | BlobRole::Layer)) {
+            true => Some(self.inspection_slot().await?),
+            false => None,
+        };
         let mut blobs: HashMap<Digest, Bytes> = HashMap::new();
         for need in plan.needs() {
             let limit = match need.role {
@@ -72,5 +78,14 @@ impl Registry {
         tokio::task::spawn_blocking(move || describe(&recognition, &blobs, &limits))
             .await
             .map_err(|e| RegistryError::Internal(format!("describing a Wasm artifact panicked: {e}")))
+    }
+
+    /// One of the `INSPECTION_SLOTS`, held until dropped.
+    pub(crate) async fn inspection_slot(&self) -> Result<tokio::sync::OwnedSemaphorePermit, RegistryError> {
+        self.inspections
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|_| RegistryError::Internal("the inspection slots are closed".into()))
     }
 }
