@@ -90,6 +90,20 @@ fn list_item(line: &str) -> Option<(&'static str, &str)> {
     (digits > 0 && digits < 10).then(|| rest.strip_prefix(". ")).flatten().map(|text| ("ol", text))
 }
 
+/// Farthest (in bytes) an inline span may close after it opens. Each opening `[`, `` ` ``, `*`
+/// or `_` looks ahead for its close: without a bound, a README of 64 KiB of `[` cost billions
+/// of steps on every view of its page. Real links and emphasis close well within this.
+const MAX_SPAN: usize = 2048;
+
+/// The first `MAX_SPAN` bytes of `text`, cut at a character boundary.
+fn span_window(text: &str) -> &str {
+    let mut end = text.len().min(MAX_SPAN);
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    &text[..end]
+}
+
 /// Inline code, links, strong and emphasis; everything else escaped.
 fn inline(text: &str) -> String {
     let mut out = String::new();
@@ -99,7 +113,8 @@ fn inline(text: &str) -> String {
         // `_` inside a word (snake_case) is not emphasis.
         let in_word = rest[..at].chars().next_back().is_some_and(char::is_alphanumeric);
         let tail = &rest[at..];
-        if let Some((html, used)) = code(tail).or_else(|| link(tail)).or_else(|| emphasis(tail, in_word)) {
+        let window = span_window(tail);
+        if let Some((html, used)) = code(window).or_else(|| link(window)).or_else(|| emphasis(window, in_word)) {
             out.push_str(&html);
             rest = &tail[used..];
         } else {
@@ -180,6 +195,16 @@ mod tests {
              <ol><li>first</li></ol><pre><code class=\"language-yaml\">key: &lt;v&gt;\n</code></pre><hr>\
              <blockquote><p>note</p></blockquote>"
         );
+    }
+
+    #[test]
+    fn spans_close_within_a_bounded_distance_or_stay_text() {
+        let near = format!("[a](https://x/{})", "p".repeat(100));
+        assert!(render(&near).contains("<a href="), "a link of ordinary length is one");
+        let far = format!("[a](https://x/{})", "p".repeat(super::MAX_SPAN));
+        assert!(!render(&far).contains("<a href="), "one that closes too far away stays text");
+        let brackets = "[".repeat(64 * 1024);
+        assert_eq!(render(&brackets), format!("<p>{brackets}</p>"), "a page of openers renders as text");
     }
 
     #[test]
