@@ -98,8 +98,12 @@ impl Registry {
         let recognition = recognise(&manifest, limits);
         let Recognition::Wasm(plan) = &recognition else { return Err(no_module()) };
         if let Some(need) = plan.needs().iter().find(|n| n.role == BlobRole::Module) {
-            let stream = self.storage.read_blob(&need.descriptor.digest, None).await?;
-            return Ok(ModuleContent::Stream { stream, size: need.descriptor.size });
+            let digest = &need.descriptor.digest;
+            // The stored size, not the one the manifest declares (nothing makes them agree):
+            // it becomes the response's Content-Length.
+            let size = self.index.repository_blob_size(repository, digest).await?.ok_or_else(no_module)?;
+            let stream = self.storage.read_blob(digest, None).await?;
+            return Ok(ModuleContent::Stream { stream, size });
         }
         let need = plan.needs().iter().find(|n| n.role == BlobRole::Layer).ok_or_else(no_module)?;
         // Unpacking a layer holds it and the module in memory: one of the few slots for that.

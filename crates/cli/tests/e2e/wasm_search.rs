@@ -229,3 +229,24 @@ async fn reindex_rebuilds_the_facts_of_every_manifest_while_the_registry_serves(
     assert_eq!(found["items"][2]["runtimeType"], "envoy_proxy");
     assert_eq!(found["items"][2]["outcome"], "wasm");
 }
+
+#[tokio::test]
+async fn a_module_downloads_whole_whatever_size_its_manifest_declares() {
+    let server = TestServer::start().await;
+    let module = proxy_filter();
+    let config = br#"{"type":"envoy_proxy","abiVersions":["v0.2.1"]}"#;
+    server.push_blob("team/sizes", config).await;
+    server.push_blob("team/sizes", &module).await;
+    // Nothing makes a descriptor's size agree with the blob; the download must not trust it.
+    let mut layer = common::descriptor("application/vnd.module.wasm.content.layer.v1+wasm", &module);
+    layer["size"] = serde_json::json!(module.len() - 10);
+    let manifest = serde_json::json!({
+        "schemaVersion": 2, "mediaType": common::OCI_MANIFEST,
+        "config": common::descriptor("application/vnd.module.wasm.config.v1+json", config), "layers": [layer],
+    });
+    server.push_manifest("team/sizes", "v1", common::OCI_MANIFEST, &manifest).await;
+    let response = server.get("/api/v1/repositories/team/sizes/tags/v1/module.wasm").await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(common::header(&response, "content-length"), module.len().to_string());
+    assert_eq!(common::body(response).await, module);
+}
