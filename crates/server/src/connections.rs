@@ -2,6 +2,11 @@
 //! listener open to the internet needs. axum's own `serve` sets none: a client that sends its
 //! headers a byte at a time, stops sending a body, or stops reading a response held its
 //! connection and task (and a body's buffers) for ever.
+//!
+//! Each limit waits only on the client: hyper's header timeout while a request's head (or the
+//! next one, on a kept-alive connection) is awaited; `IdleBody` while a handler waits for the
+//! next piece of a body; `SlowReader` while a response waits for the client to take it. A
+//! handler that works long on its own (an S3 composition of a huge upload) is never cut off.
 
 use std::future::Future;
 use std::io;
@@ -20,13 +25,14 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::time::{Instant, Sleep};
 use tower_service::Service as _;
 
-/// How long a connection may take over one thing before it is closed.
+/// How long the server waits on a client before it gives the connection up.
 #[derive(Debug, Clone, Copy)]
 pub struct ConnectionLimits {
-    /// To send a request's headers, from its first byte (or the connection's start).
+    /// For a request's headers, from the connection's start or the previous response: also
+    /// how long a kept-alive connection may stay idle.
     pub header_read: Duration,
-    /// Without any progress either way while the server waits on the client: an idle
-    /// kept-alive connection, a body that stops arriving, a response nobody reads.
+    /// For the next piece of a request body, or for the client to take the next piece of a
+    /// response.
     pub idle: Duration,
 }
 
@@ -49,12 +55,19 @@ pub async fn serve_router(
 ) -> io::Result<()> {
     let mut builder = Builder::new(TokioExecutor::new());
     builder.http1().timer(TokioTimer::new()).header_read_timeout(limits.header_read);
+    // A peer gone without a word (a dropped network, not a closed socket) is found by pings.
+    builder.http2().timer(TokioTimer::new()).keep_alive_interval(Some(limits.idle));
     let graceful = GracefulShutdown::new();
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
         let (tcp, remote) = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok(accepted) => accepted,
+                // A connection reset before it was taken: nothing to wait for.
+                Err(error) if matches!(
+                    error.kind(),
+                    io::ErrorKind::ConnectionAborted | io::ErrorKind::ConnectionReset | io::ErrorKind::ConnectionRefused
+                ) => continue,
                 // Out of file descriptors, mostly: wait for some to close rather than spin.
                 Err(error) => {
                     tracing::warn!(%error, "cannot accept a connection");
@@ -69,11 +82,12 @@ pub async fn serve_router(
         if let Err(error) = tcp.set_nodelay(true) {
             tracing::debug!(%error, "cannot set TCP_NODELAY");
         }
-        let io = TokioIo::new(IdleLimited::new(tcp, limits.idle));
+        let io = TokioIo::new(SlowReader::new(tcp, limits.idle));
         let router = router.clone();
-        let service = hyper::service::service_fn(move |mut request: hyper::Request<Incoming>| {
-            request.extensions_mut().insert(ConnectInfo(remote));
-            router.clone().call(request)
+        let service = hyper::service::service_fn(move |request: hyper::Request<Incoming>| {
+            let (mut parts, body) = request.into_parts();
+            parts.extensions.insert(ConnectInfo(remote));
+            router.clone().call(hyper::Request::from_parts(parts, IdleBody::new(body, limits.idle)))
         });
         let connection = graceful.watch(builder.serve_connection(io, service).into_owned());
         tokio::spawn(async move {
@@ -89,17 +103,77 @@ pub async fn serve_router(
     Ok(())
 }
 
-/// A TCP stream whose reads and writes fail with `TimedOut` once they have waited `limit`
-/// without any progress: every byte moved restarts the clock.
-struct IdleLimited {
+/// A request body whose next frame fails with `TimedOut` once the handler has waited `limit`
+/// for it. Only a handler that is reading the body waits: one busy with other work is not
+/// timed. The length it reports is the inner body's (uploads preallocate from it).
+struct IdleBody {
+    body: Incoming,
+    limit: Duration,
+    waiting: Waiting,
+}
+
+impl IdleBody {
+    fn new(body: Incoming, limit: Duration) -> IdleBody {
+        IdleBody { body, limit, waiting: Waiting::default() }
+    }
+}
+
+impl hyper::body::Body for IdleBody {
+    type Data = bytes::Bytes;
+    type Error = Box<dyn std::error::Error + Send + Sync>;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<hyper::body::Frame<Self::Data>, Self::Error>>> {
+        let this = &mut *self;
+        match Pin::new(&mut this.body).poll_frame(cx) {
+            Poll::Ready(frame) => {
+                this.waiting.progressed();
+                Poll::Ready(frame.map(|frame| frame.map_err(Into::into)))
+            }
+            Poll::Pending if this.waiting.expired(this.limit, cx) => Poll::Ready(Some(Err(Box::new(timed_out())))),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> hyper::body::SizeHint {
+        self.body.size_hint()
+    }
+}
+
+/// A TCP stream whose writes fail with `TimedOut` once one has waited `limit` for the client
+/// to take bytes: a response nobody reads. Reads are not timed here (a handler may work long
+/// while hyper keeps a read pending to notice a client that hangs up).
+struct SlowReader {
     stream: TcpStream,
     limit: Duration,
-    read: Waiting,
     write: Waiting,
 }
 
-/// The deadline of a read or write while it waits. The timer is made once per direction and
-/// only moved afterwards: a kept-alive connection waits for every request it serves.
+impl SlowReader {
+    fn new(stream: TcpStream, limit: Duration) -> SlowReader {
+        SlowReader { stream, limit, write: Waiting::default() }
+    }
+
+    fn timed<T>(&mut self, cx: &mut Context<'_>, polled: Poll<io::Result<T>>) -> Poll<io::Result<T>> {
+        match polled {
+            Poll::Ready(result) => {
+                self.write.progressed();
+                Poll::Ready(result)
+            }
+            Poll::Pending if self.write.expired(self.limit, cx) => Poll::Ready(Err(timed_out())),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+}
+
+/// The deadline of a read or write while it waits. The timer is made once and only moved
+/// afterwards: a kept-alive connection waits for every request it serves.
 #[derive(Default)]
 struct Waiting {
     deadline: Option<Pin<Box<Sleep>>>,
@@ -124,41 +198,20 @@ impl Waiting {
     }
 }
 
-impl IdleLimited {
-    fn new(stream: TcpStream, limit: Duration) -> IdleLimited {
-        IdleLimited { stream, limit, read: Waiting::default(), write: Waiting::default() }
-    }
-}
-
 fn timed_out() -> io::Error {
     io::Error::new(io::ErrorKind::TimedOut, "the client made no progress within the idle limit")
 }
 
-impl AsyncRead for IdleLimited {
+impl AsyncRead for SlowReader {
     fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
-        let this = &mut *self;
-        match Pin::new(&mut this.stream).poll_read(cx, buf) {
-            Poll::Ready(result) => {
-                this.read.progressed();
-                Poll::Ready(result)
-            }
-            Poll::Pending if this.read.expired(this.limit, cx) => Poll::Ready(Err(timed_out())),
-            Poll::Pending => Poll::Pending,
-        }
+        Pin::new(&mut self.stream).poll_read(cx, buf)
     }
 }
 
-impl AsyncWrite for IdleLimited {
+impl AsyncWrite for SlowReader {
     fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
-        let this = &mut *self;
-        match Pin::new(&mut this.stream).poll_write(cx, buf) {
-            Poll::Ready(result) => {
-                this.write.progressed();
-                Poll::Ready(result)
-            }
-            Poll::Pending if this.write.expired(this.limit, cx) => Poll::Ready(Err(timed_out())),
-            Poll::Pending => Poll::Pending,
-        }
+        let polled = Pin::new(&mut self.stream).poll_write(cx, buf);
+        self.timed(cx, polled)
     }
 
     fn poll_write_vectored(
@@ -166,15 +219,8 @@ impl AsyncWrite for IdleLimited {
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        let this = &mut *self;
-        match Pin::new(&mut this.stream).poll_write_vectored(cx, bufs) {
-            Poll::Ready(result) => {
-                this.write.progressed();
-                Poll::Ready(result)
-            }
-            Poll::Pending if this.write.expired(this.limit, cx) => Poll::Ready(Err(timed_out())),
-            Poll::Pending => Poll::Pending,
-        }
+        let polled = Pin::new(&mut self.stream).poll_write_vectored(cx, bufs);
+        self.timed(cx, polled)
     }
 
     fn is_write_vectored(&self) -> bool {
@@ -182,7 +228,8 @@ impl AsyncWrite for IdleLimited {
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.stream).poll_flush(cx)
+        let polled = Pin::new(&mut self.stream).poll_flush(cx);
+        self.timed(cx, polled)
     }
 
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
