@@ -20,6 +20,9 @@ impl Multipart {
     }
 
     pub(crate) async fn finish(mut self) -> Result<(), StorageError> {
+        // The parts still in flight are awaited while the guard holds the writer: that wait is
+        // the long part of finishing, and a request dropped during it must still abort.
+        self.writer().wait_for_capacity(0).await?;
         let writer = self.0.take().expect("finish takes the writer once");
         writer.finish().await?;
         Ok(())
