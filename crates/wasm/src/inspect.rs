@@ -192,7 +192,7 @@ impl Scan {
                     _ => continue,
                 };
                 let entry = Producer { name: name.to_owned(), version: version.to_owned() };
-                if list.len() < MAX_PRODUCERS && !list.contains(&entry) {
+                if list.len() < self.max_names.min(MAX_PRODUCERS) && !list.contains(&entry) {
                     list.push(entry);
                 }
             }
