@@ -199,3 +199,19 @@ impl AuthContext {
         format!("{proto}://{host}")
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn failures_count_per_possible_user_name_and_per_known_address_only() {
+        let address: IpAddr = "192.0.2.7".parse().unwrap();
+        let keys = |user: &str, peer| failure_keys(user, peer).into_iter().map(|(key, _)| key).collect::<Vec<_>>();
+        assert_eq!(keys("alice", Some(address)), ["user:alice", "address:192.0.2.7"]);
+        assert_eq!(keys("alice", None), ["user:alice"], "no shared counter for an unknown address");
+        assert_eq!(keys("", Some(address)), ["address:192.0.2.7"], "a token sent alone names no user");
+        assert_eq!(keys(&"x".repeat(100_000), Some(address)), ["address:192.0.2.7"], "nor does a made-up name");
+        assert_eq!(keys("Not A User", None), Vec::<String>::new());
+    }
+}

@@ -415,6 +415,25 @@ async fn failed_token_sign_ins_do_not_lock_out_other_tokens_or_users() {
     assert_eq!(pull(basic(&long, "wrong")).await.unwrap().status(), 401);
 }
 
+#[tokio::test]
+async fn failures_under_many_user_names_are_limited_per_address_on_the_json_api_too() {
+    let world = world().await;
+    let server = &world.server;
+    let search = |user: String| {
+        server.client.get(server.url("/api/v1/search")).header("authorization", basic(&user, "wrong")).send()
+    };
+    let mut statuses = Vec::new();
+    for n in 0..21 {
+        statuses.push(search(format!("guess{n}")).await.unwrap().status().as_u16());
+    }
+    // The address's 20 failures are counted, whichever names they tried (on /api too, which
+    // used to count them under one address shared by every client).
+    assert!(statuses[..20].iter().all(|status| *status == 401), "{statuses:?}");
+    assert_eq!(statuses[20], 401, "the JSON API answers a locked-out caller 401: {statuses:?}");
+    let v2 = server.client.get(server.url("/v2/")).header("authorization", basic("alice", PASSWORD)).send();
+    assert_eq!(v2.await.unwrap().status(), 429, "this address is locked out for the window");
+}
+
 /// Repository names in a JSON API listing, as `who` sees it.
 async fn api_names(server: &TestServer, who: Option<&str>, path: &str, field: &str) -> (u16, Vec<String>) {
     let mut request = server.client.get(server.url(path));
