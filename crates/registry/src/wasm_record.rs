@@ -7,6 +7,14 @@ use wasmhub_oci::RepoName;
 use wasmhub_wasm::abi::parse_declared;
 use wasmhub_wasm::{Description, ModuleKind, Wasi, WasmFacts};
 
+/// Longest runtime type or ABI value indexed, in bytes, and most ABI values per artifact. They
+/// are B-tree keys (an artifact's facet row is unique on all its ABIs and its runtime type),
+/// and PostgreSQL refuses an entry over about 2.7 KB: an artifact declaring longer ones failed
+/// its push. Real ones are short identifiers (`envoy_proxy`, `v0.2.1`); longer ones are
+/// left out of the index (the artifact's facts still show what it declared).
+const MAX_KEY_BYTES: usize = 64;
+const MAX_ABIS: usize = 16;
+
 /// The record to index for `description`; None when it is not Wasm.
 pub(crate) fn wasm_record(repository: &RepoName, description: &Description) -> Option<WasmRecord> {
     let (outcome, reason, facts) = match description {
@@ -72,7 +80,8 @@ pub(crate) fn wasm_record(repository: &RepoName, description: &Description) -> O
 /// `runtime-config.json`, and they should be found beside the same filter pushed by `wasme`).
 fn runtime_type(facts: &WasmFacts) -> Option<String> {
     match &facts.runtime_type {
-        Some(declared) => Some(declared.clone()),
+        Some(declared) if declared.len() <= MAX_KEY_BYTES => Some(declared.clone()),
+        Some(_) => None,
         None if !facts.detected_proxy_abis.is_empty() => Some("envoy_proxy".to_owned()),
         None => None,
     }
@@ -95,7 +104,7 @@ fn abi_rows(facts: &WasmFacts) -> Vec<AbiRow> {
     for abi in &facts.detected_proxy_abis {
         add(abi.as_str().to_owned(), false, true);
     }
-    rows.into_values().filter(|row| !row.abi.is_empty()).collect()
+    rows.into_values().filter(|row| !row.abi.is_empty() && row.abi.len() <= MAX_KEY_BYTES).take(MAX_ABIS).collect()
 }
 
 /// The normalised form of an `abi=` search value: `v0.2.1`, `0_2_1` and the solo.io commit

@@ -17,6 +17,10 @@ use crate::facts::{ComponentFacts, Export, ExternKind, Import, ModuleFacts, Modu
 use crate::limits::{human_bytes, Limits};
 
 const MAGIC: &[u8; 4] = b"\0asm";
+/// Longest import, export or interface name kept, in bytes. Kept names become index entries
+/// for search, and PostgreSQL refuses a B-tree entry over about 2.7 KB: a module with a longer
+/// name failed its push. Real names are identifiers and interface ids, far shorter.
+pub(crate) const MAX_NAME_BYTES: usize = 1024;
 /// Producers kept per field (`language`, `processed-by`, `sdk`): toolchains name a few, and
 /// each new one is compared with those kept, so the list stays short whatever a section says.
 const MAX_PRODUCERS: usize = 32;
@@ -162,14 +166,15 @@ impl Scan {
 
     fn push_import(&mut self, module: Option<&str>, name: &str, kind: ExternKind) {
         self.import_count += 1;
-        if self.imports.len() < self.max_names {
+        let fits = name.len() <= MAX_NAME_BYTES && module.is_none_or(|module| module.len() <= MAX_NAME_BYTES);
+        if self.imports.len() < self.max_names && fits {
             self.imports.push(Import { module: module.map(str::to_owned), name: name.to_owned(), kind });
         }
     }
 
     fn push_export(&mut self, name: &str, kind: ExternKind) {
         self.export_count += 1;
-        if self.exports.len() < self.max_names {
+        if self.exports.len() < self.max_names && name.len() <= MAX_NAME_BYTES {
             self.exports.push(Export { name: name.to_owned(), kind });
         }
     }
@@ -192,7 +197,8 @@ impl Scan {
                     _ => continue,
                 };
                 let entry = Producer { name: name.to_owned(), version: version.to_owned() };
-                if list.len() < self.max_names.min(MAX_PRODUCERS) && !list.contains(&entry) {
+                let fits = entry.name.len() <= MAX_NAME_BYTES && entry.version.len() <= MAX_NAME_BYTES;
+                if fits && list.len() < self.max_names.min(MAX_PRODUCERS) && !list.contains(&entry) {
                     list.push(entry);
                 }
             }
@@ -225,7 +231,7 @@ impl Scan {
 }
 
 fn push_bounded(list: &mut Vec<String>, max: usize, name: &str) {
-    if list.len() < max {
+    if list.len() < max && name.len() <= MAX_NAME_BYTES {
         list.push(name.to_owned());
     }
 }

@@ -250,3 +250,55 @@ async fn a_module_downloads_whole_whatever_size_its_manifest_declares() {
     assert_eq!(common::header(&response, "content-length"), module.len().to_string());
     assert_eq!(common::body(response).await, module);
 }
+
+/// `len` letters that do not compress (PostgreSQL compresses a B-tree entry before it checks
+/// the entry's size, about 2.7 KB at most).
+fn incompressible(len: usize, seed: u32) -> String {
+    let mut state = seed | 1;
+    (0..len)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 17;
+            state ^= state << 5;
+            char::from(b'a' + (state % 26) as u8)
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn a_module_with_names_longer_than_an_index_entry_is_pushed_and_indexed() {
+    let server = TestServer::start().await;
+    // Import and export names are indexed for search.
+    let long = incompressible(4096, 0x2545_f491);
+    let module = wat::parse_str(format!(
+        r#"(module (import "{long}" "{long}" (func)) (func (export "{long}")) (func (export "run")))"#
+    ))
+    .unwrap();
+    server.push_cncf("odd/names", "v1", &module, "wasip1").await;
+    let found = server.api("/api/v1/search?export=run", 200).await;
+    assert_eq!(found["items"][0]["repository"], "odd/names", "{found}");
+    let details = server.api("/api/v1/repositories/odd/names/tags/v1", 200).await;
+    let exports: Vec<&str> =
+        details["wasm"]["exports"].as_array().unwrap().iter().map(|e| e["name"].as_str().unwrap()).collect();
+    assert_eq!(exports, ["run"], "names too long to index are counted, not kept");
+}
+
+#[tokio::test]
+async fn a_config_declaring_huge_runtime_types_and_abis_is_pushed_and_indexed() {
+    let server = TestServer::start().await;
+    let abis: Vec<String> = (0..40).map(|n| incompressible(200, n)).chain(["v0.2.1".to_owned()]).collect();
+    let config =
+        serde_json::to_vec(&serde_json::json!({"type": incompressible(4096, 7), "abiVersions": abis})).unwrap();
+    let module = proxy_filter();
+    server.push_blob("odd/config", &config).await;
+    server.push_blob("odd/config", &module).await;
+    let manifest = serde_json::json!({
+        "schemaVersion": 2, "mediaType": common::OCI_MANIFEST,
+        "config": common::descriptor("application/vnd.module.wasm.config.v1+json", &config),
+        "layers": [common::descriptor("application/vnd.module.wasm.content.layer.v1+wasm", &module)],
+    });
+    // Runtime types and ABIs are keys of the facet rows' unique index.
+    server.push_manifest("odd/config", "v1", common::OCI_MANIFEST, &manifest).await;
+    let found = server.api("/api/v1/search?abi=v0.2.1", 200).await;
+    assert_eq!(found["items"][0]["repository"], "odd/config", "{found}");
+}
