@@ -106,6 +106,22 @@ impl Registry {
         artifact_type: Option<&MediaType>,
         after: Option<&Digest>,
     ) -> Result<Referrers, RegistryError> {
+        let page = self.limits.referrers_page_size;
+        self.referrers_page(caller, repository, subject, artifact_type, after, page).await
+    }
+
+    /// `referrers` in pages of at most `page` descriptors (a web page shows a few of them, and
+    /// each may carry annotations of any size).
+    pub async fn referrers_page(
+        &self,
+        caller: &Caller,
+        repository: &RepoName,
+        subject: &Digest,
+        artifact_type: Option<&MediaType>,
+        after: Option<&Digest>,
+        page: u32,
+    ) -> Result<Referrers, RegistryError> {
+        let page = page.min(self.limits.referrers_page_size);
         match self.authorize(caller, repository, Action::Pull).await {
             Err(RegistryError::NameUnknown(_)) => {
                 let index = ReferrersIndex { schema_version: 2, media_type: OCI_INDEX, manifests: Vec::new() };
@@ -114,7 +130,6 @@ impl Registry {
             }
             refused => refused?,
         }
-        let page = self.limits.referrers_page_size;
         let mut rows = self.index.referrers(repository, subject, artifact_type, after, page.saturating_add(1)).await?;
         let more = rows.len() > page as usize;
         rows.truncate(page as usize);

@@ -316,3 +316,21 @@ async fn referrers_of_an_invalid_digest_are_400_digest_invalid() {
         assert_eq!(error_code(response).await, "DIGEST_INVALID");
     }
 }
+
+#[tokio::test]
+async fn a_smaller_page_of_referrers_says_more_follow() {
+    let server = TestServer::start().await;
+    let (_, subject) = server.push_image("ns/app", "v1", b"signed module").await;
+    for n in 0..3 {
+        referrer(&server, "ns/app", &subject, Some(SIGNATURE), json!({"sig": n.to_string()})).await;
+    }
+    let (name, subject) = ("ns/app".parse().unwrap(), subject.parse().unwrap());
+    let caller = wasmhub_registry::Caller::Open;
+    let page = server.registry.referrers_page(&caller, &name, &subject, None, None, 2).await.unwrap();
+    let index: Value = serde_json::from_slice(&page.index_json).unwrap();
+    assert_eq!(index["manifests"].as_array().unwrap().len(), 2);
+    assert!(page.more_after.is_some(), "the third follows");
+    let whole = server.registry.referrers(&caller, &name, &subject, None, None).await.unwrap();
+    let index: Value = serde_json::from_slice(&whole.index_json).unwrap();
+    assert_eq!((index["manifests"].as_array().unwrap().len(), whole.more_after), (3, None));
+}

@@ -109,7 +109,9 @@ async fn first_page(
     digest: &Digest,
     artifact_type: Option<&MediaType>,
 ) -> Result<(Vec<ReferrerView>, bool), RegistryError> {
-    let answer = state.registry.referrers(caller, repository, digest, artifact_type, None).await?;
+    // Only what the page lists: a referrer's annotations may be large, and the page is public.
+    let page = MAX_REFERRERS as u32;
+    let answer = state.registry.referrers_page(caller, repository, digest, artifact_type, None, page).await?;
     let index: ReferrersIndex = serde_json::from_slice(&answer.index_json)
         .map_err(|e| RegistryError::Internal(format!("the referrers index does not parse: {e}")))?;
     Ok((index.manifests, answer.more_after.is_some()))
