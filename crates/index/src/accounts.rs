@@ -189,12 +189,12 @@ impl Index {
 
     /// Whether any repository lies in namespace `name` (`name` itself, or `name/...`).
     async fn namespace_holds_repositories(&self, name: &Namespace) -> Result<bool, IndexError> {
-        // `0` follows `/`: the names under `name/` are one index range.
+        let [low, high] = crate::names_under(name.as_str());
         let row =
             sqlx::query("SELECT 1 AS held FROM repositories WHERE name = $1 OR (name >= $2 AND name < $3) LIMIT 1")
                 .bind(name.as_str())
-                .bind(format!("{name}/"))
-                .bind(format!("{name}0"))
+                .bind(low)
+                .bind(high)
                 .fetch_optional(&self.pool)
                 .await?;
         Ok(row.is_some())

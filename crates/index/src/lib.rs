@@ -66,6 +66,13 @@ pub(crate) fn digest_of(text: String) -> Result<wasmhub_oci::Digest, IndexError>
     text.parse().map_err(|_| IndexError::Corrupt(format!("digest {text:?}")))
 }
 
+/// The bounds of the repository names under `namespace/`: they sort between `ns/` and `ns0`
+/// ('0' follows '/'), bytewise on both backends (`COLLATE "C"` on PostgreSQL), so the names
+/// of a namespace are one index range, with no LIKE wildcards to escape.
+pub(crate) fn names_under(namespace: &str) -> [String; 2] {
+    [format!("{namespace}/"), format!("{namespace}0")]
+}
+
 pub(crate) fn now_millis() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)

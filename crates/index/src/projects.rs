@@ -115,11 +115,10 @@ impl Index {
         limit: u32,
     ) -> Result<(u64, Vec<RepositoryListing>), IndexError> {
         let (condition, args): (String, Vec<String>) = match filter {
-            // Names under `ns/` sort between `ns/` and `ns0` ('0' follows '/'): an index range.
-            RepositoryFilter::Namespace(ns) => (
-                "(r.name = $1 OR (r.name >= $2 AND r.name < $3))".into(),
-                vec![ns.clone(), format!("{ns}/"), format!("{ns}0")],
-            ),
+            RepositoryFilter::Namespace(ns) => {
+                let [low, high] = crate::names_under(ns);
+                ("(r.name = $1 OR (r.name >= $2 AND r.name < $3))".into(), vec![ns.clone(), low, high])
+            }
             RepositoryFilter::NameContains(text) => {
                 ("lower(r.name) LIKE $1 ESCAPE '\\'".into(), vec![contains_pattern(text)])
             }

@@ -146,11 +146,7 @@ impl Filter {
             filter.conditions.push(format!("s.repository_id IN (SELECT id FROM repositories WHERE name = ${n})"));
         }
         if let Some(namespace) = &query.namespace {
-            // Names under `ns/` sort between `ns/` and `ns0` ('0' follows '/'), bytewise on
-            // both backends: an index range, and no LIKE wildcards to escape.
-            let namespace = namespace.trim_end_matches('/');
-            filter.args.push(format!("{namespace}/"));
-            filter.args.push(format!("{namespace}0"));
+            filter.args.extend(crate::names_under(namespace.trim_end_matches('/')));
             let (low, high) = (filter.args.len() - 1, filter.args.len());
             filter.conditions.push(format!(
                 "s.repository_id IN (SELECT id FROM repositories WHERE name >= ${low} AND name < ${high})"
