@@ -108,13 +108,12 @@ pub async fn serve_router(
 /// timed. The length it reports is the inner body's (uploads preallocate from it).
 struct IdleBody {
     body: Incoming,
-    limit: Duration,
     waiting: Waiting,
 }
 
 impl IdleBody {
     fn new(body: Incoming, limit: Duration) -> IdleBody {
-        IdleBody { body, limit, waiting: Waiting::default() }
+        IdleBody { body, waiting: Waiting::new(limit) }
     }
 }
 
@@ -127,14 +126,11 @@ impl hyper::body::Body for IdleBody {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<hyper::body::Frame<Self::Data>, Self::Error>>> {
         let this = &mut *self;
-        match Pin::new(&mut this.body).poll_frame(cx) {
-            Poll::Ready(frame) => {
-                this.waiting.progressed();
-                Poll::Ready(frame.map(|frame| frame.map_err(Into::into)))
-            }
-            Poll::Pending if this.waiting.expired(this.limit, cx) => Poll::Ready(Some(Err(Box::new(timed_out())))),
-            Poll::Pending => Poll::Pending,
-        }
+        let polled = Pin::new(&mut this.body).poll_frame(cx);
+        this.waiting.watch(cx, polled).map(|watched| match watched {
+            Ok(frame) => frame.map(|frame| frame.map_err(Self::Error::from)),
+            Err(timed_out) => Some(Err(Self::Error::from(timed_out))),
+        })
     }
 
     fn is_end_stream(&self) -> bool {
@@ -151,50 +147,53 @@ impl hyper::body::Body for IdleBody {
 /// while hyper keeps a read pending to notice a client that hangs up).
 struct SlowReader {
     stream: TcpStream,
-    limit: Duration,
     write: Waiting,
 }
 
 impl SlowReader {
     fn new(stream: TcpStream, limit: Duration) -> SlowReader {
-        SlowReader { stream, limit, write: Waiting::default() }
+        SlowReader { stream, write: Waiting::new(limit) }
     }
 
     fn timed<T>(&mut self, cx: &mut Context<'_>, polled: Poll<io::Result<T>>) -> Poll<io::Result<T>> {
-        match polled {
-            Poll::Ready(result) => {
-                self.write.progressed();
-                Poll::Ready(result)
-            }
-            Poll::Pending if self.write.expired(self.limit, cx) => Poll::Ready(Err(timed_out())),
-            Poll::Pending => Poll::Pending,
-        }
+        self.write.watch(cx, polled).map(|watched| watched.and_then(|result| result))
     }
 }
 
-/// The deadline of a read or write while it waits. The timer is made once and only moved
-/// afterwards: a kept-alive connection waits for every request it serves.
-#[derive(Default)]
+/// The deadline of a read or write while it waits, `limit` after it started waiting. The timer
+/// is made once and only moved afterwards: a kept-alive connection waits for every request.
 struct Waiting {
+    limit: Duration,
     deadline: Option<Pin<Box<Sleep>>>,
     armed: bool,
 }
 
 impl Waiting {
-    /// After the stream answered `Pending`: starts the clock (unless it already runs), and
-    /// tells whether it ran out.
-    fn expired(&mut self, limit: Duration, cx: &mut Context<'_>) -> bool {
-        let due = Instant::now() + limit;
+    fn new(limit: Duration) -> Waiting {
+        Waiting { limit, deadline: None, armed: false }
+    }
+
+    /// What the caller answers for `polled`: a ready value restarts the clock; a `Pending`
+    /// starts it (unless it already runs) and becomes `TimedOut` once it has run out.
+    fn watch<T>(&mut self, cx: &mut Context<'_>, polled: Poll<T>) -> Poll<Result<T, io::Error>> {
+        match polled {
+            Poll::Ready(value) => {
+                self.armed = false;
+                Poll::Ready(Ok(value))
+            }
+            Poll::Pending if self.expired(cx) => Poll::Ready(Err(timed_out())),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+
+    fn expired(&mut self, cx: &mut Context<'_>) -> bool {
+        let due = Instant::now() + self.limit;
         let deadline = self.deadline.get_or_insert_with(|| Box::pin(tokio::time::sleep_until(due)));
         if !self.armed {
             deadline.as_mut().reset(due);
             self.armed = true;
         }
         deadline.as_mut().poll(cx).is_ready()
-    }
-
-    fn progressed(&mut self) {
-        self.armed = false;
     }
 }
 
