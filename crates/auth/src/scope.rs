@@ -28,7 +28,11 @@ pub fn parse(scope: &str) -> Result<Vec<Access>, ScopeError> {
             if kind.is_empty() || name.is_empty() {
                 return Err(ScopeError(one.to_owned()));
             }
-            let actions = actions.split(',').filter(|a| !a.is_empty()).map(str::to_owned).collect();
+            // Each action once, however often it is asked for: every one is checked, then
+            // written into the token.
+            let mut actions: Vec<String> = actions.split(',').filter(|a| !a.is_empty()).map(str::to_owned).collect();
+            actions.sort();
+            actions.dedup();
             Ok(Access { kind: kind.to_owned(), name: name.to_owned(), actions })
         })
         .collect()
@@ -51,6 +55,7 @@ mod tests {
             }
         );
         assert_eq!(parsed[1].kind, "registry");
+        assert_eq!(parse("repository:a:push,pull,push,pull").unwrap()[0].actions, ["pull", "push"]);
         assert!(parse("repository").is_err());
         assert!(parse(":x:pull").is_err());
     }

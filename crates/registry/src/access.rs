@@ -172,11 +172,7 @@ impl Registry {
     /// The subset of `wanted` actions `caller` may do on `repository`: how `/token` reduces
     /// the scopes a client asks for to those it is granted.
     pub async fn granted_actions(&self, caller: &Caller, repository: &RepoName, wanted: &[String]) -> Vec<String> {
-        let mut granted: Vec<String> = Vec::new();
-        // Each known action is checked once, however often it is asked for.
-        let mut wanted: Vec<&String> = wanted.iter().collect();
-        wanted.sort();
-        wanted.dedup();
+        let mut granted = Vec::new();
         for action in wanted {
             let checked = match action.as_str() {
                 "pull" => Some(Action::Pull),

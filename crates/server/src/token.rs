@@ -39,6 +39,7 @@ async fn issue_token(state: AppState, request: Request) -> Result<Response, ApiE
     for (key, value) in form_urlencoded::parse(query.as_bytes()) {
         if key == "scope" {
             // Malformed scopes are ignored, as the token spec allows: nothing is granted for them.
+            // Each scope's actions come deduplicated (`scope::parse`).
             requested.extend(wasmhub_auth::scope::parse(&value).unwrap_or_default());
         }
     }
@@ -59,12 +60,7 @@ async fn issue_token(state: AppState, request: Request) -> Result<Response, ApiE
                 Err(_) => Vec::new(),
             },
             // The catalog is filtered per caller, so asking for it is harmless.
-            "registry" if access.name == "catalog" => {
-                let mut actions = access.actions.clone();
-                actions.sort();
-                actions.dedup();
-                actions
-            }
+            "registry" if access.name == "catalog" => access.actions.clone(),
             _ => Vec::new(),
         };
         granted.push(Access { kind: access.kind, name: access.name, actions });
