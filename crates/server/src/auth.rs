@@ -132,7 +132,8 @@ impl AuthContext {
         self.check_rate(&keys)?;
         match registry.authenticate(user, secret).await? {
             Some(principal) => {
-                if let Some((key, _)) = keys.iter().find(|(_, limit)| *limit == FAILURES_PER_USER) {
+                // A success forgives the user's failures, not the address's.
+                if let Some((key, _)) = keys.iter().find(|(key, _)| key.starts_with("user:")) {
                     self.failures.lock().expect("not poisoned").remove(key);
                 }
                 Ok(Caller::User(principal))
